@@ -1,0 +1,5 @@
+"""``python -m deconvbench``."""
+
+from .cli import main
+
+main()

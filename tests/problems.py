@@ -1,0 +1,91 @@
+"""Problems shared by the tests: a hypothesis strategy over valid problems and edge cases."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from deconvbench.errors import ProblemError
+from deconvbench.problem import Problem
+
+
+@st.composite
+def problems(
+    draw: st.DrawFn,
+    dtypes: tuple[str, ...] = ("float32", "float64"),
+    dims: tuple[int, ...] = (1, 2, 3),
+) -> Problem:
+    """Random valid problems, every parameter exercised, small enough to stay fast."""
+    ndim = draw(st.sampled_from(dims))
+    max_in = {1: 9, 2: 6, 3: 4}[ndim]
+    max_k = {1: 6, 2: 4, 3: 3}[ndim]
+    groups = draw(st.integers(1, 3))
+    per_dim = st.lists
+    inputs = draw(per_dim(st.integers(1, max_in), min_size=ndim, max_size=ndim))
+    kernel = draw(per_dim(st.integers(1, max_k), min_size=ndim, max_size=ndim))
+    stride = draw(per_dim(st.integers(1, 4), min_size=ndim, max_size=ndim))
+    dilation = draw(per_dim(st.integers(1, 3), min_size=ndim, max_size=ndim))
+    padding = [draw(st.integers(0, d * (k - 1) + 1)) for k, d in zip(kernel, dilation, strict=True)]
+    output_padding = [
+        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+    ]
+    try:
+        return Problem.create(
+            batch=draw(st.integers(1, 3)),
+            in_channels=groups * draw(st.integers(1, 3)),
+            out_channels=groups * draw(st.integers(1, 3)),
+            input=tuple(inputs),
+            kernel=tuple(kernel),
+            stride=tuple(stride),
+            padding=tuple(padding),
+            output_padding=tuple(output_padding),
+            dilation=tuple(dilation),
+            groups=groups,
+            bias=draw(st.booleans()),
+            dtype=draw(st.sampled_from(dtypes)),
+        )
+    except ProblemError:  # output size below 1: heavy padding on a tiny input
+        from hypothesis import reject
+
+        reject()
+
+
+def _p(**kw: object) -> Problem:
+    base: dict[str, object] = dict(
+        batch=2,
+        in_channels=4,
+        out_channels=6,
+        input=(5, 5),
+        kernel=3,
+        stride=2,
+        padding=1,
+        dtype="float32",
+    )
+    base.update(kw)
+    return Problem.create(**base)  # type: ignore[arg-type]
+
+
+EDGE_CASES: dict[str, Problem] = {
+    "1x1-input": _p(input=(1, 1), kernel=4, stride=1, padding=0),
+    "batch-1": _p(batch=1),
+    "kernel-1": _p(kernel=1, padding=0),
+    "stride-gt-kernel": _p(kernel=2, stride=5, padding=0),
+    "output-padding-max": _p(kernel=3, stride=4, padding=1, output_padding=3),
+    "output-padding-dilation": _p(kernel=3, stride=1, dilation=3, padding=1, output_padding=2),
+    "dilation-and-stride": _p(kernel=3, stride=3, dilation=2, padding=2, output_padding=1),
+    "depthwise": _p(in_channels=6, out_channels=6, groups=6, bias=True),
+    "groups-2": _p(in_channels=4, out_channels=6, groups=2, bias=True),
+    "asymmetric": _p(
+        input=(4, 7),
+        kernel=(2, 5),
+        stride=(3, 1),
+        padding=(0, 2),
+        dilation=(1, 2),
+        output_padding=(2, 1),
+    ),
+    "padding-crops-taps": _p(kernel=3, stride=1, padding=2),
+    "stride-divides-kernel": _p(input=(4, 4), kernel=4, stride=2, padding=1, bias=True),
+    "1d": _p(input=(11,), kernel=25, stride=4, padding=11, output_padding=1, in_channels=3),
+    "3d": _p(input=(3, 4, 2), kernel=(3, 2, 3), stride=(2, 1, 3), padding=(1, 0, 1), bias=True),
+    "large-kernel": _p(input=(3, 3), kernel=16, stride=8, padding=4, in_channels=3, out_channels=2),
+    "float64": _p(dtype="float64", bias=True),
+}

@@ -1,0 +1,97 @@
+"""The conformance suite: every registered, available strategy against the reference.
+
+Written once, parametrised over the registry, so a backend added later (a third-party one
+included) is tested here with no change to this file.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from problems import EDGE_CASES, problems
+
+from deconvbench import registry
+from deconvbench.backends.base import Strategy
+from deconvbench.problem import Pass, Problem
+from deconvbench.verify import verify
+
+AVAILABLE = [s for s in registry.strategies() if s.unavailable_reason() is None]
+PASSES: tuple[Pass, ...] = ("forward", "backward")
+
+# Strategies whose preparation is expensive per new shape (JIT compilation) get fewer
+# random examples; every strategy still meets every edge case.
+EXAMPLES = {"torch-cpu/compiled": 4, "torch-cuda/compiled": 4}
+
+
+def _check(strategy: Strategy, problem: Problem, pass_: Pass) -> None:
+    if strategy.unsupported_reason(problem, pass_) is not None:
+        return
+    result = verify(strategy, problem, pass_, seed=zlib.crc32(problem.spec().encode()))
+    assert result.ok, f"{strategy.name} {pass_} {problem}: {result.message}"
+
+
+def test_registry_has_numpy_strategies() -> None:
+    names = {s.name for s in AVAILABLE}
+    assert {"numpy/direct"} <= names
+
+
+@pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
+def test_supports_a_plain_2d_problem(strategy: Strategy) -> None:
+    """A strategy that declares itself available must take the commonest layer shape."""
+    problem = EDGE_CASES["stride-divides-kernel"]
+    assert strategy.unsupported_reason(problem, "forward") is None
+
+
+@pytest.mark.parametrize("pass_", PASSES)
+@pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
+def test_random_problems(strategy: Strategy, pass_: Pass) -> None:
+    dtypes = tuple(d for d in ("float32", "float64") if d in strategy.capabilities.dtypes)
+    dims = tuple(sorted(strategy.capabilities.dims))
+
+    @settings(max_examples=EXAMPLES.get(strategy.name, settings.default.max_examples))
+    @given(problem=problems(dtypes=dtypes, dims=dims))
+    def run(problem: Problem) -> None:
+        _check(strategy, problem, pass_)
+
+    run()
+
+
+@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+@pytest.mark.parametrize("pass_", PASSES)
+@pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
+def test_edge_cases(strategy: Strategy, pass_: Pass, case: str) -> None:
+    _check(strategy, EDGE_CASES[case], pass_)
+
+
+@pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_reduced_precision(strategy: Strategy, dtype: str) -> None:
+    problem = Problem.create(
+        batch=2,
+        in_channels=8,
+        out_channels=4,
+        input=(6, 6),
+        kernel=4,
+        stride=2,
+        padding=1,
+        bias=True,
+        dtype=dtype,
+    )
+    if dtype not in strategy.capabilities.dtypes:
+        pytest.skip(f"{strategy.name} does not declare {dtype}")
+    for pass_ in PASSES:
+        _check(strategy, problem, pass_)
+
+
+def test_hypothesis_generates_every_dimension() -> None:
+    seen: set[int] = set()
+
+    @settings(max_examples=60)
+    @given(problems())
+    def collect(problem: Problem) -> None:
+        seen.add(problem.ndim)
+
+    collect()
+    assert seen == {1, 2, 3}
