@@ -13,6 +13,11 @@ from . import api
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 
+@app.callback()
+def _root() -> None:
+    """Benchmark and verify transposed-convolution strategies."""
+
+
 @app.command("list")
 def list_(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
