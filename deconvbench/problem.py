@@ -24,7 +24,7 @@ IntOrTuple = int | Sequence[int]
 
 def _per_dim(name: str, value: IntOrTuple, ndim: int) -> tuple[int, ...]:
     """Broadcast a scalar to every spatial dimension, or check a tuple's length."""
-    if isinstance(value, bool):
+    if isinstance(value, bool | str | bytes):
         raise ProblemError(f"{name}: expected an integer or a tuple of integers, got {value!r}")
     if isinstance(value, int):
         return (value,) * ndim
