@@ -49,6 +49,16 @@ def tolerance(dtype: str, reduction_length: int) -> float:
     return TOLERANCE_FACTOR * UNIT_ROUNDOFF[dtype] * (math.sqrt(reduction_length) + 4.0)
 
 
+def magnitude_floor(a_max: float, b_max: float, reduction_length: int) -> float:
+    """Typical size of a sum of L products a·b with |a| <= a_max, |b| <= b_max and random signs.
+
+    A random walk of L such terms reaches about √L·a_max·b_max/3 (the 1/3 is the mean square
+    of a uniform [-1, 1] draw); partial sums of any order have that size, so rounding errors
+    do too, however much the final sum cancels.
+    """
+    return math.sqrt(reduction_length) * a_max * b_max / 3.0
+
+
 class Check(NamedTuple):
     """The outcome of comparing one result tensor with the reference."""
 
@@ -60,8 +70,22 @@ class Check(NamedTuple):
     message: str
 
 
-def compare(name: str, got: object, ref: F64 | None, dtype: str, reduction_length: int) -> Check:
-    """Compare a strategy's result with the reference under the tolerance rule."""
+def compare(
+    name: str,
+    got: object,
+    ref: F64 | None,
+    dtype: str,
+    reduction_length: int,
+    floor: float = 0.0,
+) -> Check:
+    """Compare a strategy's result with the reference under the tolerance rule.
+
+    Errors are relative to ``max(max|ref|, floor)``. The floor is the size of the partial
+    sums (see :func:`magnitude_floor`): when a sum cancels (grad_bias of random data, heavy
+    cropping), the rounding error of any summation order is set by its partial sums, not by
+    its small final value. With no floor and an all-zero reference, 1.0 (the largest
+    product of inputs from [-1, 1]) is used.
+    """
     tol = tolerance(dtype, reduction_length)
     if ref is None:
         ok = got is None
@@ -83,8 +107,8 @@ def compare(name: str, got: object, ref: F64 | None, dtype: str, reduction_lengt
     if not np.all(np.isfinite(diff)):
         return Check(name, math.inf, math.inf, tol, False, f"{name}: non-finite values")
     max_abs = float(diff.max(initial=0.0))
-    scale = float(np.abs(ref).max(initial=0.0))
-    rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
+    scale = max(float(np.abs(ref).max(initial=0.0)), floor) or 1.0
+    rel = max_abs / scale
     ok = rel <= tol
     msg = "" if ok else f"{name}: relative error {rel:.3g} exceeds tolerance {tol:.3g}"
     return Check(name, max_abs, rel, tol, ok, msg)

@@ -97,6 +97,19 @@ def test_compare_catches_errors() -> None:
     assert not reference.compare("gb", None, ref, "float32", 1).ok
     assert not reference.compare("gb", ref, None, "float32", 1).ok
     assert reference.compare("gb", None, None, "float32", 1).ok
+    zeros = np.zeros(5)
+    assert reference.compare("y", zeros + 1e-12, zeros, "float32", 4).ok  # rounding noise
+    assert not reference.compare("y", zeros + 1e-3, zeros, "float32", 4).ok
+
+
+def test_cancelling_sums_are_judged_by_their_partial_sums() -> None:
+    """grad_bias of 92 units of |terms| summing to -0.064 (found by hypothesis, float64)."""
+    ref = np.array([-0.064])
+    got = ref + 5.2e-14  # a correct result in another summation order
+    floor = reference.magnitude_floor(1.0, 1.0, 144)
+    assert not reference.compare("gb", got, ref, "float64", 144).ok  # max|ref| alone: too strict
+    assert reference.compare("gb", got, ref, "float64", 144, floor).ok
+    assert not reference.compare("gb", ref + 1e-9, ref, "float64", 144, floor).ok
 
 
 def test_float32_rounding_of_reference_passes_its_own_tolerance() -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from ..base import Strategy
 from .direct import Direct
+from .fft import FFT
+from .gemm_col2im import GemmCol2im
+from .subpixel import Subpixel
+from .zero_insert import ZeroInsert
 
 
 def strategies() -> list[Strategy]:
     """Entry point of the ``numpy`` backend (group ``deconvbench.backends``)."""
-    return [Direct()]
+    return [Direct(), ZeroInsert(), GemmCol2im(), Subpixel(), FFT()]

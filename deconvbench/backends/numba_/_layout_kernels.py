@@ -1,0 +1,193 @@
+"""Layout changes of ``numba/tiled``, done inside every timed call.
+
+All arrays are flat (1-D, C order); shapes are passed as integers and 3-tuples, so each
+kernel compiles once per dtype. Each parallel iteration writes its own part of the
+output. Layouts (``g``: groups; ``C_g``: channels per group; spatial as 3-D):
+
+* grouped channels-last ``(g, N, D, H, W, C_g)``: the source of a gather;
+* packed weights ``(g, phases, Ct, slots, Cs)``: per phase and target channel, the taps in
+  the order a gather reads them, source channel innermost;
+* batch-innermost ``(C, D, H, Gw, N)`` and phase-split ``(C, sd, sh, sw, Qd, Qh, Gw, N)``:
+  grad_weight's (and the small-channel grad_input's) operands on a common padded column
+  grid (``_geometry.grid_axis``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel, prange
+
+Dims = tuple[int, int, int]
+
+TILE_C = 32
+TILE_P = 32
+"""Channels × pixels of one tile of a channels-last transpose (about 4 KiB in float32)."""
+
+PACK_TILE = 16
+"""Target × source channels of one tile of :func:`pack_weights`."""
+
+# Inner loops index slices with counters that start at 0: numba then knows no index is
+# negative and drops its wrap-around test, which otherwise costs more than the copy.
+
+
+@kernel(parallel=True)
+def to_channels_last(a: np.ndarray, out: np.ndarray, N: int, G: int, Cg: int, P: int) -> None:
+    """``(N, G·Cg, P)`` → ``(G, N, P, Cg)`` (``P``: pixels per channel).
+
+    Tiles of ``TILE_C`` channels × ``TILE_P`` pixels, read a channel at a time (a short
+    contiguous run) and written across the tile's pixels: the tile's output lines stay in
+    L1 until they are whole. (Reading across channels instead strides by the plane size,
+    a power of two in most layers, and the lines read then evict each other.)
+    """
+    nblk = (P + TILE_P - 1) // TILE_P
+    for item in prange(G * N * nblk):
+        blk = item % nblk
+        gn = item // nblk
+        n = gn % N
+        gi = gn // N
+        p0 = blk * TILE_P
+        p1 = min(P, p0 + TILE_P)
+        src = a[(n * G + gi) * Cg * P : (n * G + gi + 1) * Cg * P].reshape(Cg, P)
+        dst = out[gn * P * Cg : (gn + 1) * P * Cg].reshape(P, Cg)
+        for c0 in range(0, Cg, TILE_C):
+            c1 = min(Cg, c0 + TILE_C)
+            s = src[c0:c1, p0:p1]
+            d = dst[p0:p1, c0:c1]
+            for j in range(c1 - c0):
+                for i in range(p1 - p0):
+                    d[i, j] = s[j, i]
+
+
+@kernel(parallel=True)
+def pack_weights(
+    w: np.ndarray,
+    wp: np.ndarray,
+    G: int,
+    Cin_g: int,
+    Cout_g: int,
+    dest: np.ndarray,
+    row: int,
+    full: bool,
+    out_is_target: bool,
+) -> None:
+    """Weight ``(G·Cin_g, Cout_g, *K)`` → packed ``(G, phases, Ct, slots, Cs)``.
+
+    ``out_is_target``: the forward's gather (targets are output channels, sources input
+    channels); otherwise grad_input's (the other way round). Tap ``k`` of target channel
+    ``ct`` and source channel ``cs`` goes to ``dest[k]`` (unsigned) past that channel
+    pair's base (``_geometry.pack_offsets``; ``row = slots·Cs``). When not ``full`` (some
+    phase has fewer taps than another) the unused slots are zeroed first, though the
+    gathers never read them.
+    """
+    Ct = Cout_g if out_is_target else Cin_g
+    Cs = Cin_g if out_is_target else Cout_g
+    ktot = dest.size
+    per_group = wp.size // G
+    if not full:
+        wp[:] = 0
+    nblk = (Ct + PACK_TILE - 1) // PACK_TILE
+    for item in prange(G * nblk):
+        gi = item // nblk
+        t0 = (item % nblk) * PACK_TILE
+        t1 = min(Ct, t0 + PACK_TILE)
+        # Tiles of PACK_TILE target × source channels: for one target channel, the tile
+        # writes one cache line per tap (PACK_TILE consecutive source channels) and reads
+        # each source channel's taps whole, so every line is used whole in L1.
+        for s0 in range(0, Cs, PACK_TILE):
+            for ct in range(t0, t1):
+                for cs in range(s0, min(Cs, s0 + PACK_TILE)):
+                    ci = cs if out_is_target else ct
+                    co = ct if out_is_target else cs
+                    base = ((gi * Cin_g + ci) * Cout_g + co) * ktot
+                    src = w[base : base + ktot]
+                    dst = wp[gi * per_group + ct * row + cs :]
+                    for k in range(ktot):
+                        dst[dest[k]] = src[k]
+
+
+@kernel(parallel=True)
+def to_batch_inner(
+    x: np.ndarray, out: np.ndarray, N: int, C: int, I: Dims, Gw: int, A: int
+) -> None:
+    """``(N, C, Id, Ih, Iw)`` → ``(C, Id, Ih, Gw, N)``, input column ``i`` at ``A + i``.
+
+    Columns outside ``[A, A + Iw)`` are zero (grad_weight relies on it).
+    """
+    Id, Ih, Iw = I
+    rows = Id * Ih
+    for item in prange(C * rows):
+        c = item // rows
+        r = item % rows
+        blk = out[item * Gw * N : (item + 1) * Gw * N].reshape(Gw, N)
+        blk[:A, :] = 0
+        blk[A + Iw :, :] = 0
+        body = blk[A : A + Iw, :]
+        for n in range(N):
+            start = ((n * C + c) * rows + r) * Iw
+            src = x[start : start + Iw]
+            for i in range(Iw):
+                body[i, n] = src[i]
+
+
+@kernel(parallel=True)
+def from_batch_inner(
+    xb: np.ndarray, out: np.ndarray, N: int, C: int, I: Dims, Gw: int, A: int
+) -> None:
+    """Inverse of :func:`to_batch_inner`: ``(C, Id, Ih, Gw, N)`` → ``(N, C, Id, Ih, Iw)``."""
+    Id, Ih, Iw = I
+    rows = Id * Ih
+    for item in prange(C * rows):
+        c = item // rows
+        r = item % rows
+        body = xb[item * Gw * N : (item + 1) * Gw * N].reshape(Gw, N)[A : A + Iw, :]
+        for n in range(N):
+            start = ((n * C + c) * rows + r) * Iw
+            dst = out[start : start + Iw]
+            for i in range(Iw):
+                dst[i] = body[i, n]
+
+
+@kernel(parallel=True)
+def to_phases(
+    gy: np.ndarray,
+    out: np.ndarray,
+    N: int,
+    C: int,
+    O: Dims,
+    S: Dims,
+    Q: Dims,
+    Gw: int,
+    A: int,
+) -> None:
+    """``(N, C, Od, Oh, Ow)`` → ``(C, sd, sh, sw, Qd, Qh, Gw, N)``, batch innermost.
+
+    Entry ``(r, q)`` along a dimension holds output ``r + s·q``; along W it sits at column
+    ``A + q``. Everything that is not an output (columns of the grid's padding, ``q`` past
+    the phase's last output) is zero.
+    """
+    Od, Oh, Ow = O
+    sd, sh, sw = S
+    Qd, Qh, _ = Q
+    for item in prange(C * sd * sh * sw * Qd * Qh):
+        qh = item % Qh
+        rest = item // Qh
+        qd = rest % Qd
+        rest //= Qd
+        rw = rest % sw
+        rest //= sw
+        rh = rest % sh
+        rest //= sh
+        rd = rest % sd
+        c = rest // sd
+        blk = out[item * Gw * N : (item + 1) * Gw * N].reshape(Gw, N)
+        blk[:, :] = 0
+        od = rd + sd * qd
+        oh = rh + sh * qh
+        if od < Od and oh < Oh and rw < Ow:
+            body = blk[A:, :]
+            for n in range(N):
+                start = (((n * C + c) * Od + od) * Oh + oh) * Ow
+                src = gy[start + rw : start + Ow : sw]
+                for q in range(src.size):
+                    body[q, n] = src[q]

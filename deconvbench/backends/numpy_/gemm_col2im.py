@@ -1,0 +1,92 @@
+"""``numpy/gemm-col2im``: one large GEMM into columns, then col2im (the Caffe/PyTorch slow path).
+
+Forward: ``cols = Wᵀ·X`` with W seen as ``(Cin/g, Cout/g·∏K)`` — the weight's own memory
+layout, handed to BLAS transposed, so it is never copied — and X as ``(Cin/g, N·∏I)`` with
+the batch folded into the long side: one GEMM per group for the whole batch. Row
+``(co, *k)`` of ``cols`` is what tap k of every input position contributes to channel co;
+col2im adds each tap's slab at the output positions ``o = i·s − p + k·d`` (one add per
+tap). The adds are grouped by output phase (:class:`._layout.Phase`): the taps of one phase
+land on that phase's dense grid, so they accumulate unit-stride in a small batch-last
+buffer that is written once to its interleaved NCHW positions — about 3x faster than
+strided adds straight into NCHW, for the same additions.
+
+Backward is the mirror image: gather grad_output at those positions into columns
+(im2col with stride s and dilation d), then one GEMM ``W·cols`` for grad_input and one
+``X·colsᵀ`` for grad_weight, which comes out in the weight's own layout.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ...problem import Problem
+from ..base import Array, Prepared, Strategy, numpy_fetch
+from ._conv import bias_view, grad_output_cols, grouped_view, new_output
+from ._layout import bias_grad, from_grouped, phase_tap_slices, phases, to_grouped
+
+
+def forward(problem: Problem, x: Array, weight: Array, bias: Array | None) -> Array:
+    g, nd, n = problem.groups, problem.ndim, problem.batch
+    cin_g, cout_g = problem.in_channels // g, problem.out_channels // g
+    # batch-last X (g, Cin_g, ∏I·N): col2im then moves (last spatial, batch) runs
+    X = np.ascontiguousarray(grouped_view(x, g, batch_last=True)).reshape(g, cin_g, -1)
+    W = weight.reshape(g, cin_g, -1)  # (g, Cin_g, Cout_g·∏K), no copy
+    cols = np.matmul(W.transpose(0, 2, 1), X)  # (g, Cout_g·∏K, ∏I·N)
+    cols = cols.reshape(g, cout_g, *problem.kernel, *problem.input, n)
+    y, yg = new_output(problem.y_shape, g, x.dtype)
+    b = None if bias is None else bias_view(bias, g, nd)
+    # col2im, one output phase at a time (see the module docstring)
+    for combo in itertools.product(*phases(problem)):
+        if not all(ph.count for ph in combo):
+            continue
+        outs = tuple(ph.out_slice for ph in combo)
+        acc = np.zeros((g, cout_g, *(ph.count for ph in combo), n), x.dtype)
+        for js in itertools.product(*(range(ph.taps) for ph in combo)):
+            sl = [
+                phase_tap_slices(ph, j, i)
+                for ph, j, i in zip(combo, js, problem.input, strict=True)
+            ]
+            if any(s is None for s in sl):
+                continue
+            tap = tuple(ph.k0 + j * ph.kstep for ph, j in zip(combo, js, strict=True))
+            ins = tuple(s[0] for s in sl if s is not None)
+            ms = tuple(s[1] for s in sl if s is not None)
+            dst = acc[(slice(None), slice(None), *ms)]
+            np.add(dst, cols[(slice(None), slice(None), *tap, *ins)], out=dst)
+        z = np.moveaxis(acc, -1, 2)  # view (g, Cout_g, N, *M)
+        if b is None:
+            yg[(..., *outs)] = z
+        else:
+            np.add(z, b, out=yg[(..., *outs)])
+    return y
+
+
+def backward(
+    problem: Problem, grad_output: Array, x: Array, weight: Array
+) -> tuple[Array, Array, Array | None]:
+    g = problem.groups
+    cin_g = problem.in_channels // g
+    cols = grad_output_cols(problem, grad_output)  # (g, Cout_g·∏K, N·∏I)
+    W = weight.reshape(g, cin_g, -1)
+    gx = np.matmul(W, cols).reshape(g, cin_g, problem.batch, *problem.input)
+    X = to_grouped(x, g).reshape(g, cin_g, -1)
+    gw = np.matmul(X, cols.transpose(0, 2, 1))  # (g, Cin_g, Cout_g·∏K) = weight layout
+    return from_grouped(gx), gw.reshape(weight.shape), bias_grad(problem, grad_output)
+
+
+class GemmCol2im(Strategy):
+    backend = "numpy"
+    algorithm = "gemm-col2im"
+    description = "one GEMM Wᵀ·X over the whole batch into columns, then col2im scatter-add"
+
+    def prepare_forward(
+        self, problem: Problem, x: Array, weight: Array, bias: Array | None
+    ) -> Prepared:
+        return Prepared(lambda: forward(problem, x, weight, bias), numpy_fetch)
+
+    def prepare_backward(
+        self, problem: Problem, grad_output: Array, x: Array, weight: Array
+    ) -> Prepared:
+        return Prepared(lambda: backward(problem, grad_output, x, weight), numpy_fetch)

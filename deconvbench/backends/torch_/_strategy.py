@@ -1,0 +1,102 @@
+"""The base of every torch strategy: one device, inputs moved in preparation.
+
+Two shapes of strategy live on it:
+
+* :class:`TorchStrategy` subclasses write both passes themselves (``native`` uses torch's
+  own convolution backward; ``compiled`` compiles both).
+* :class:`AutogradStrategy` subclasses write only a forward in torch ops; their backward is
+  autograd over that forward's graph. Preparation runs the forward (with the graph kept),
+  and the timed call is ``torch.autograd.grad(y, inputs, grad_output, retain_graph=True)``:
+  the backward of the strategy's own algorithm, timed alone, and repeatable because the
+  graph is retained and ``autograd.grad`` returns fresh gradients instead of accumulating
+  into ``.grad``. A subclass may override ``prepare_backward`` with explicit formulas
+  (``subpixel`` does, where autograd's way of assembling gradients is the bottleneck).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+
+from ...problem import Problem
+from ..base import Array, Capabilities, Prepared, Strategy
+from ._common import ALL_DTYPES, Device, fetch
+
+
+class TorchStrategy(Strategy):
+    """A strategy bound to one torch device; backend name ``torch-cpu`` or ``torch-cuda``."""
+
+    algorithm: str
+    dims: frozenset[int] = frozenset({1, 2, 3})
+
+    def __init__(self, device: Device) -> None:
+        self.torch_device = device
+        self.backend = device.backend
+        self.capabilities = Capabilities(dims=self.dims, dtypes=ALL_DTYPES, device=device.kind)
+
+    def unavailable_reason(self) -> str | None:
+        return self.torch_device.unavailable_reason()
+
+    def inputs(
+        self, problem: Problem, x: Array, weight: Array, bias: Array | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        dev = self.torch_device
+        return (
+            dev.tensor(x, problem.dtype),
+            dev.tensor(weight, problem.dtype),
+            None if bias is None else dev.tensor(bias, problem.dtype),
+        )
+
+
+class AutogradStrategy(TorchStrategy):
+    """A forward written in torch ops; its backward, unless overridden, autograd over it."""
+
+    @abstractmethod
+    def forward(
+        self, problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``conv_transpose(x, weight, bias)`` by this strategy's algorithm."""
+
+    def prepare_forward(
+        self, problem: Problem, x: Array, weight: Array, bias: Array | None
+    ) -> Prepared:
+        xt, wt, bt = self.inputs(problem, x, weight, bias)
+        dev = self.torch_device
+
+        def call() -> torch.Tensor:
+            return self.forward(problem, xt, wt, bt)
+
+        return Prepared(dev.timed(call), fetch, dev.synchronize)
+
+    def prepare_backward(
+        self, problem: Problem, grad_output: Array, x: Array, weight: Array
+    ) -> Prepared:
+        dev = self.torch_device
+        xt = dev.tensor(x, problem.dtype, requires_grad=True)
+        wt = dev.tensor(weight, problem.dtype, requires_grad=True)
+        # The bias's value does not enter any gradient; it only has to be in the graph.
+        bt = (
+            dev.zeros((problem.out_channels,), problem.dtype, requires_grad=True)
+            if problem.bias
+            else None
+        )
+        go = dev.tensor(grad_output, problem.dtype)
+        with torch.enable_grad(), dev.numerics():
+            y = self.forward(problem, xt, wt, bt)
+        inputs = (xt, wt) if bt is None else (xt, wt, bt)
+        if not y.requires_grad:
+            # Every tap lands in the cropped padding: the output is constant, all grads zero.
+            def zeros() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                return torch.zeros_like(xt), torch.zeros_like(wt), None
+
+            return Prepared(zeros, fetch, dev.synchronize)
+
+        def call() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+            # allow_unused: an input can drop out of the graph (no tap reaches any output)
+            grads = torch.autograd.grad(
+                y, inputs, go, retain_graph=True, allow_unused=True, materialize_grads=True
+            )
+            return grads[0], grads[1], grads[2] if bt is not None else None
+
+        return Prepared(dev.timed(call), fetch, dev.synchronize)

@@ -1,0 +1,108 @@
+"""``gemm-col2im``: one GEMM ``Wᵀ·X`` into columns, then col2im scatter-adds them.
+
+The Caffe formulation, and PyTorch's own slow path. The GEMM contracts input channels for
+every (output channel, kernel tap, input position) at once, giving columns of size
+``Cout·∏kernel × ∏input`` per sample; col2im adds each column entry at output position
+``i·stride − padding + k·dilation``.
+
+* GEMM: with one group and at least ``FOLD_BATCH_BELOW`` input positions, one GEMM per
+  sample (``bmm`` over the batch, the weight broadcast without a copy). Smaller inputs (the
+  first layers of a generator: 1×1, 4×4) make those GEMMs too thin to run well, so the
+  batch is folded into the GEMM's long side instead (one GEMM per group) at the price of
+  two transposing copies.
+* col2im: ``F.fold`` for 2-D and for 1-D (as 2-D with a unit height). ``F.fold`` has no
+  3-D form, so 3-D scatter-adds one strided slice per kernel tap, which is how col2im
+  loops anyway. When ``output_padding ≥ stride`` (possible with dilation) the output holds
+  more block positions than there are inputs and fold refuses it; fold then fills the
+  uncropped output and the crop/extension to the requested size follows.
+
+Backward is autograd over this graph: fold's backward is unfold (im2col), so grad_input is
+``W·im2col(grad_output)`` and grad_weight ``im2col(grad_output)·Xᵀ``, the classic pair.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (the torch idiom)
+
+from ...problem import Problem
+from ..numpy_._layout import tap_slices
+from ._common import bias_view, pad_amounts
+from ._strategy import AutogradStrategy
+
+FOLD_BATCH_BELOW = 256
+"""Input positions below which the batch is folded into one GEMM (measured on CPU)."""
+
+
+def columns(problem: Problem, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``(N, Cout·∏kernel, ∏input)``: every input position times every weight column."""
+    g, n = problem.groups, problem.batch
+    cin_g = problem.in_channels // g
+    rows = (problem.out_channels // g) * math.prod(problem.kernel)
+    positions = math.prod(problem.input)
+    w = weight.reshape(g, cin_g, rows).transpose(1, 2)  # (g, rows, Cin/g), a view
+    if g == 1 and positions >= FOLD_BATCH_BELOW:
+        return torch.bmm(w.expand(n, rows, cin_g), x.reshape(n, cin_g, positions))
+    xg = x.reshape(n, g, cin_g, positions).permute(1, 2, 0, 3).reshape(g, cin_g, n * positions)
+    cols = torch.bmm(w, xg)  # (g, rows, N·P)
+    return cols.reshape(g, rows, n, positions).permute(2, 0, 1, 3).reshape(n, g * rows, positions)
+
+
+def _fold(problem: Problem, cols: torch.Tensor) -> torch.Tensor:
+    """col2im with ``F.fold``; 1-D runs as 2-D with a unit height."""
+    lift = problem.ndim == 1
+    one: tuple[int, ...] = (1,) if lift else ()
+    zero: tuple[int, ...] = (0,) if lift else ()
+    kernel, stride, dilation = (one + t for t in (problem.kernel, problem.stride, problem.dilation))
+    padding, output_padding = (zero + t for t in (problem.padding, problem.output_padding))
+    output = one + problem.output
+    inputs = one + problem.input
+    if all(op < s for op, s in zip(output_padding, stride, strict=True)):
+        y = F.fold(cols, output, kernel, dilation=dilation, padding=padding, stride=stride)
+    else:
+        full = tuple(
+            (i - 1) * s + d * (k - 1) + 1
+            for i, s, d, k in zip(inputs, stride, dilation, kernel, strict=True)
+        )
+        y = F.fold(cols, full, kernel, dilation=dilation, padding=0, stride=stride)
+        crop = [-p for p in padding]
+        extend = [op - p for op, p in zip(output_padding, padding, strict=True)]
+        y = F.pad(y, pad_amounts(crop, extend))
+    return y.reshape(problem.batch, problem.out_channels, *problem.output) if lift else y
+
+
+def _scatter_taps(problem: Problem, cols: torch.Tensor) -> torch.Tensor:
+    """col2im for any dimension: one strided slice-add per kernel tap."""
+    blocks = cols.reshape(problem.batch, problem.out_channels, *problem.kernel, *problem.input)
+    y = cols.new_zeros(problem.y_shape)
+    everything = (slice(None), slice(None))
+    for tap in itertools.product(*(range(k) for k in problem.kernel)):
+        found = tap_slices(problem, tap)
+        if found is None:  # the tap lands entirely in the cropped padding
+            continue
+        ins, outs = found
+        y[(*everything, *outs)] += blocks[(*everything, *tap, *ins)]
+    return y
+
+
+def forward(
+    problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    cols = columns(problem, x, weight)
+    y = _fold(problem, cols) if problem.ndim < 3 else _scatter_taps(problem, cols)
+    if bias is not None:
+        y.add_(bias_view(bias, problem.ndim))  # in place: neither fold nor add keeps y
+    return y
+
+
+class GemmCol2im(AutogradStrategy):
+    algorithm = "gemm-col2im"
+    description = "GEMM into columns, then col2im (F.fold; per-tap slice adds in 3-D)"
+
+    def forward(
+        self, problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return forward(problem, x, weight, bias)

@@ -1,0 +1,111 @@
+"""What the command line's options mean: parsing, checks and strategy selection.
+
+Pure functions, apart from reading the registry, so each rule is tested directly; every
+bad value raises :class:`InputError` (or :class:`Unavailable`) with one line naming the
+option, which the CLI turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from . import registry
+from .backends.base import Strategy
+from .errors import InputError, Unavailable
+from .problem import DTYPES, PASSES, Pass
+from .render._format import FAILED, RowLike
+
+Note = Callable[[str], None]
+
+
+def check_format(value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise InputError(f"--format: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def parse_precision(text: str) -> float:
+    """``2%`` or ``0.02`` → 0.02 (the target relative half-width of the median's 95% CI)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise InputError(
+            f"--precision: expected a fraction in (0, 1) like 0.02 or a percentage like 2%, "
+            f"got {text!r}"
+        )
+    return value
+
+
+def parse_passes(text: str | None) -> tuple[Pass, ...] | None:
+    if text is None:
+        return None
+    choices: dict[str, tuple[Pass, ...]] = {"forward": ("forward",), "backward": ("backward",)}
+    choices["all"] = PASSES
+    if text not in choices:
+        raise InputError(f"--pass: expected forward, backward or all, got {text!r}")
+    return choices[text]
+
+
+def parse_dtype(text: str | None) -> str | None:
+    if text is not None and text not in DTYPES:
+        raise InputError(f"--dtype: expected one of {', '.join(DTYPES)}, got {text!r}")
+    return text
+
+
+def _has_wildcard(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def select_strategies(
+    globs: Sequence[str], baseline: str | None, note: Note | None = None
+) -> list[Strategy]:
+    """The strategies ``--impl`` names (default: every one available here), plus the baseline.
+
+    A glob that matches nothing, or an exact name that cannot run here, is bad input. A
+    wildcard keeps what can run and notes what it skipped, so ``--impl '*/native'`` works
+    on a machine without a GPU.
+    """
+    everything = registry.strategies()
+    if not globs:
+        chosen = [s for s in everything if s.unavailable_reason() is None]
+    else:
+        chosen = []
+        for pattern in globs:
+            matched = registry.select([pattern])
+            if not matched:
+                raise InputError(
+                    f"--impl {pattern!r} matches no strategy; `deconvbench list` shows them all"
+                )
+            usable = [s for s in matched if s.unavailable_reason() is None]
+            if not usable:
+                why = "; ".join(f"{s.name}: {s.unavailable_reason()}" for s in matched)
+                raise Unavailable(f"--impl {pattern!r}: nothing it matches can run here ({why})")
+            if note is not None and len(usable) < len(matched) and _has_wildcard(pattern):
+                skipped = ", ".join(s.name for s in matched if s not in usable)
+                note(f"--impl {pattern!r}: skipping unavailable {skipped}")
+            chosen += [s for s in usable if s not in chosen]
+    if baseline is not None:
+        base = registry.get(baseline)  # Unavailable naming close matches when unknown
+        reason = base.unavailable_reason()
+        if reason is not None:
+            raise Unavailable(f"--baseline-impl {baseline}: {reason}")
+        if base not in chosen:
+            chosen.append(base)  # a speedup needs its baseline measured in the same run
+    if not chosen:
+        raise Unavailable("no strategy can run here; `deconvbench list` says why")
+    return sorted(chosen, key=lambda s: s.name)
+
+
+def default_output(now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"deconvbench-{stamp}.csv"
+
+
+def exit_code(rows: Sequence[RowLike]) -> int:
+    """1 when any row is wrong, errored, crashed, timed out or ran out of memory."""
+    return 1 if any(str(r.get("status")) in FAILED for r in rows) else 0

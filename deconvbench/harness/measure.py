@@ -1,0 +1,274 @@
+"""Timing one prepared call: warm-up, calibration, adaptive sampling.
+
+1. **Warm-up** by time: the call runs (each call timed alone) until ``warmup_s`` has passed,
+   at least once, so caches, allocator pools and lazy initialisation settle.
+2. **Calibration**: the inner repetition count ``number`` grows until one sample of
+   ``number`` back-to-back calls lasts at least the clock's ``min_sample_s`` (1 ms on the CPU),
+   so the timer's resolution and overhead are negligible. These calls are warm-up too.
+3. **Sampling**: samples are taken, garbage collection paused, until the 95% confidence
+   interval of the median is within ``precision`` of it (relative), or the budget is spent.
+   At least ``min_samples`` are taken unless that would overrun the budget ``OVERRUN`` times.
+
+Each sample is stored as the time of one call (sample time / ``number``), in milliseconds.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from .. import stats
+from .clocks import Clock
+
+StopReason = Literal["precision", "budget", "max-samples"]
+Progress = Callable[[int, float], None]
+"""Called between samples with (samples so far, seconds spent sampling)."""
+
+OVERRUN = 5.0
+"""Sampling stops at ``OVERRUN x budget`` even short of ``min_samples`` (slow calls)."""
+MAX_WARMUP_CALLS = 10_000
+MAX_NUMBER = 10_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to try for one measurement (the run options' timing part)."""
+
+    budget_s: float = 1.0
+    precision: float = 0.02
+    min_samples: int = 5
+    warmup_s: float = 0.05
+    max_samples: int = 10_000
+    confidence: float = stats.CONFIDENCE
+
+    def __post_init__(self) -> None:
+        if not self.budget_s > 0:
+            raise ValueError(f"budget_s must be > 0, got {self.budget_s}")
+        if not self.precision > 0:
+            raise ValueError(f"precision must be > 0, got {self.precision}")
+        if self.min_samples < 1 or self.max_samples < self.min_samples:
+            raise ValueError(
+                f"need 1 <= min_samples <= max_samples, got {self.min_samples}, {self.max_samples}"
+            )
+        if self.warmup_s < 0:
+            raise ValueError(f"warmup_s must be >= 0, got {self.warmup_s}")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Raw samples of one measurement; statistics are derived on first use."""
+
+    samples_ms: tuple[float, ...]
+    number: int
+    stop: StopReason
+    warmup_calls: int
+    elapsed_s: float
+    clock: str
+    settings: Settings
+
+    @cached_property
+    def summary(self) -> stats.Summary:
+        return stats.summarize(self.samples_ms, self.settings.confidence)
+
+    @property
+    def median_ms(self) -> float:
+        return self.summary.median
+
+    @property
+    def met_precision(self) -> bool:
+        return self.summary.ci_rel_halfwidth <= self.settings.precision
+
+    @property
+    def warnings(self) -> list[str]:
+        return stats.instability_warnings(
+            self.summary,
+            precision=self.settings.precision,
+            min_samples=self.settings.min_samples,
+            budget_exhausted=self.stop == "budget",
+        )
+
+
+def _no_sync() -> None:
+    return None
+
+
+def warm_up(
+    call: Callable[[], object],
+    synchronize: Callable[[], None],
+    clock: Clock,
+    warmup_s: float,
+) -> tuple[int, float]:
+    """Run the call until ``warmup_s`` passes (at least once); return (calls, fastest s)."""
+    start = clock.wall()
+    calls = 0
+    fastest = math.inf
+    while True:
+        fastest = min(fastest, clock.time_calls(call, 1, synchronize))
+        calls += 1
+        if clock.wall() - start >= warmup_s or calls >= MAX_WARMUP_CALLS:
+            return calls, fastest
+
+
+def calibrate(
+    call: Callable[[], object],
+    synchronize: Callable[[], None],
+    clock: Clock,
+    per_call_s: float,
+) -> tuple[int, int]:
+    """The inner count for one sample to last ``clock.min_sample_s``; returns (number, calls).
+
+    Starts from the warm-up's per-call estimate and checks it, growing the count until a
+    sample is long enough (timing single calls overestimates fast ones, and a clock's tick
+    can make a fast call read as zero). A call that alone lasts long enough is not re-run.
+    """
+    target = clock.min_sample_s
+    slack = 1.0 - 1e-9  # float round-off must not cost an extra call or an extra round
+    if per_call_s >= slack * target:
+        return 1, 0  # one call already makes a long enough sample: no need to re-check
+    number = math.ceil(slack * target / max(per_call_s, 1e-12))
+    number = min(number, MAX_NUMBER)
+    calls = 0
+    while number < MAX_NUMBER:
+        elapsed = clock.time_calls(call, number, synchronize)
+        calls += number
+        if elapsed >= slack * target:
+            break
+        grow = 10.0 if elapsed <= 0 else min(10.0, 1.2 * target / elapsed)
+        number = min(MAX_NUMBER, max(number + 1, math.ceil(number * grow)))
+    return number, calls
+
+
+def _should_stop(samples_ms: list[float], elapsed: float, s: Settings) -> StopReason | None:
+    n = len(samples_ms)
+    if n >= s.max_samples:
+        return "max-samples"
+    if n >= s.min_samples:
+        ordered = sorted(samples_ms)
+        ci = stats.median_ci(ordered, s.confidence)
+        if stats.relative_halfwidth(ci, stats.quantile(ordered, 0.5)) <= s.precision:
+            return "precision"
+        if elapsed >= s.budget_s:
+            return "budget"
+    elif elapsed >= s.budget_s * OVERRUN:
+        return "budget"
+    return None
+
+
+FLUSHED_BATCH = 8
+"""Flushed samples are taken this many at a time (one wait for the device per batch)."""
+
+
+def _batch_size(samples_ms: list[float], spent: float, s: Settings) -> int:
+    """How many flushed samples to queue next: a batch, unless that would overrun the budget."""
+    if not samples_ms:
+        return 1
+    per_sample_s = max(samples_ms[-1] / 1e3, 1e-9)
+    left = max(s.budget_s - spent, 0.0)
+    return max(1, min(FLUSHED_BATCH, int(left / per_sample_s)))
+
+
+def sample(
+    call: Callable[[], object],
+    synchronize: Callable[[], None],
+    clock: Clock,
+    number: int,
+    settings: Settings,
+    progress: Progress | None = None,
+    flush: Callable[[], None] | None = None,
+) -> tuple[list[float], StopReason, float]:
+    """Collect samples (ms per call) with GC paused; returns (samples, stop, seconds).
+
+    With ``flush``, each sample is one call preceded by a flush outside the timed region.
+    """
+    samples: list[float] = []
+    was_enabled = gc.isenabled()
+    # Young generations only: a full collection costs ~0.1 s once torch is imported, per
+    # measurement, and nothing is collected while sampling anyway.
+    gc.collect(1)
+    gc.disable()
+    try:
+        start = clock.wall()
+        spent = 0.0
+        while True:
+            if flush is None:
+                times = [clock.time_calls(call, number, synchronize)]
+            else:
+                count = _batch_size(samples, spent, settings)
+                times = clock.time_flushed(call, flush, count, synchronize)
+            samples.extend(t / number * 1e3 for t in times)
+            spent = clock.wall() - start
+            if progress is not None:
+                progress(len(samples), spent)
+            stop = _should_stop(samples, spent, settings)
+            if stop is not None:
+                return samples, stop, spent
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def measure(
+    call: Callable[[], object],
+    clock: Clock,
+    settings: Settings | None = None,
+    *,
+    synchronize: Callable[[], None] = _no_sync,
+    progress: Progress | None = None,
+    flush: Callable[[], None] | None = None,
+) -> Measurement:
+    """Warm up, calibrate and sample one prepared call.
+
+    With ``flush`` (an L2 flush between samples) every sample is a single call, since a
+    flush can only precede the first call of a sample; otherwise the later calls would run
+    with a warm cache.
+    """
+    settings = settings or Settings()
+    warm_calls, per_call = warm_up(call, synchronize, clock, settings.warmup_s)
+    if flush is None:
+        number, cal_calls = calibrate(call, synchronize, clock, per_call)
+    else:
+        number, cal_calls = 1, 0
+    samples, stop, spent = sample(call, synchronize, clock, number, settings, progress, flush)
+    return Measurement(
+        samples_ms=tuple(samples),
+        number=number,
+        stop=stop,
+        warmup_calls=warm_calls + cal_calls,
+        elapsed_s=spent,
+        clock=clock.name,
+        settings=settings,
+    )
+
+
+FLUSH_MIN_BYTES = 256 * 2**20
+"""Smallest L2 flush: triton's ``do_bench`` size, about 4x an H200's 60 MB L2."""
+
+
+def make_l2_flush(device: str) -> Callable[[], None] | None:
+    """A function that evicts the GPU's L2 cache: overwrites max(4x L2, 256 MiB).
+
+    Why that much: on an H200, flushing with 1-2x its L2 left the next small kernel up to
+    1.5x slower than with 4x L2 or 256 MiB, and unstable from sample to sample (the
+    flush's dirty lines still being written back, we believe); from 4x L2 up the reading
+    no longer moves and matches triton's ``do_bench``.
+
+    None on the CPU: caches there are shared with everything else the machine does, so a
+    flush would mostly measure the flush, not the layer.
+    """
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    l2_bytes = int(getattr(props, "L2_cache_size", 0))
+    size = max(4 * l2_bytes, FLUSH_MIN_BYTES)
+    buffer = torch.empty(size // 4, dtype=torch.int32, device="cuda")
+
+    def flush() -> None:
+        buffer.zero_()
+
+    return flush

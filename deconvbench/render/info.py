@@ -1,0 +1,122 @@
+"""Tables for the informational commands: ``list``, ``suites`` and ``env``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+from rich.table import Table
+from rich.text import Text
+
+from ..registry import Implementation
+from .table import RICH, Glyphs
+
+
+class SuiteLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def path(self) -> object: ...
+    @property
+    def cases(self) -> Sequence[object]: ...
+
+
+def _capabilities(caps: Mapping[str, object]) -> str:
+    dims = caps.get("dims")
+    dtypes = caps.get("dtypes")
+    parts = []
+    if isinstance(dims, list):
+        parts.append("/".join(f"{d}d" for d in dims))
+    if isinstance(dtypes, list):
+        parts.append(",".join(str(d).replace("float", "f") for d in dtypes))
+    parts.extend(f"no {what}" for what in ("backward", "groups", "dilation") if not caps.get(what))
+    return " ".join(parts)
+
+
+def implementations_table(impls: Iterable[Implementation], glyphs: Glyphs = RICH) -> Table:
+    """Every strategy, grouped by backend; unavailable ones dimmed with the reason."""
+    table = Table(box=glyphs.box, pad_edge=False)
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("device", no_wrap=True)
+    table.add_column("available", no_wrap=True)
+    table.add_column("takes", no_wrap=True)
+    table.add_column("description / why not", overflow="fold")
+    previous = None
+    for impl in sorted(impls, key=lambda i: (i.backend, i.algorithm)):
+        if previous is not None and impl.backend != previous:
+            table.add_section()
+        previous = impl.backend
+        style = "" if impl.available else "dim"
+        table.add_row(
+            Text(impl.name, style="bold" if impl.available else "dim"),
+            Text(impl.device, style=style),
+            Text("yes", style="green") if impl.available else Text("no", style="dim red"),
+            # A backend that failed to load has no real capabilities to show.
+            Text("" if impl.algorithm == "*" else _capabilities(impl.capabilities), style=style),
+            Text(impl.description if impl.available else impl.reason, style=style),
+        )
+    return table
+
+
+def suites_table(suites: Iterable[SuiteLike], glyphs: Glyphs = RICH) -> Table:
+    table = Table(box=glyphs.box, pad_edge=False)
+    table.add_column("suite", no_wrap=True, style="bold")
+    table.add_column("cases", justify="right", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for suite in suites:
+        table.add_row(suite.name, str(len(suite.cases)), suite.description)
+    return table
+
+
+def suite_records(suites: Iterable[SuiteLike]) -> list[dict[str, object]]:
+    """``deconvbench suites --format json``: name, description, case count, file."""
+    return [
+        {"name": s.name, "description": s.description, "cases": len(s.cases), "path": str(s.path)}
+        for s in suites
+    ]
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        # Device or thread-pool lists: one compact line per entry.
+        return "\n".join(
+            " ".join(str(v) for v in entry.values() if v not in (None, "")) for entry in value
+        )
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def env_table(facts: Mapping[str, object], glyphs: Glyphs = RICH) -> Table:
+    """``env.collect()`` as section / key / value; a missing section shows its reason."""
+    table = Table(box=glyphs.box, pad_edge=False)
+    table.add_column("section", no_wrap=True, style="bold")
+    table.add_column("fact", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    first = True
+    for section, content in facts.items():
+        if not isinstance(content, dict):
+            table.add_row(section, "", _value(content))
+            continue
+        if not first:
+            table.add_section()
+        first = False
+        items = list(content.items()) or [("", "(none set)")]
+        for index, (key, value) in enumerate(items):
+            style = "yellow" if key == "reason" else ""
+            table.add_row(section if index == 0 else "", key, Text(_value(value), style=style))
+    return table
+
+
+def to_json(value: object) -> str:
+    """JSON for ``--format json``: stable key order, anything unknown as its string."""
+    return json.dumps(value, indent=2, default=str)

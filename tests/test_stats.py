@@ -1,0 +1,126 @@
+"""deconvbench.stats against numpy and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.stats import binom
+
+from deconvbench import stats
+
+samples_st = st.lists(
+    st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False),
+    min_size=1,
+    max_size=200,
+)
+
+
+@given(samples_st)
+def test_descriptive_statistics_match_numpy(samples: list[float]) -> None:
+    s = stats.summarize(samples)
+    arr = np.asarray(samples)
+    assert s.n == len(samples)
+    assert s.median == pytest.approx(np.median(arr), rel=1e-12)
+    assert s.mean == pytest.approx(arr.mean(), rel=1e-12)
+    assert s.min == arr.min() and s.max == arr.max()
+    assert s.q1 == pytest.approx(np.percentile(arr, 25), rel=1e-12)
+    assert s.q3 == pytest.approx(np.percentile(arr, 75), rel=1e-12)
+    if len(samples) > 1:
+        assert s.stddev == pytest.approx(arr.std(ddof=1), rel=1e-9, abs=1e-9 * arr.max())
+    else:
+        assert math.isnan(s.stddev)
+
+
+def _scipy_ranks(n: int, confidence: float) -> tuple[int, int] | None:
+    """The largest j with 2·P(B <= j-1) <= 1 - confidence, straight from scipy."""
+    alpha_half = (1 - confidence) / 2
+    valid = [j for j in range(1, (n + 1) // 2 + 1) if binom.cdf(j - 1, n, 0.5) <= alpha_half]
+    return (max(valid), n - max(valid) + 1) if valid else None
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_median_ci_ranks_match_scipy_binomial(confidence: float) -> None:
+    for n in [*range(1, 160), 333, 1000, 4001]:
+        assert stats.median_ci_ranks(n, confidence) == _scipy_ranks(n, confidence), n
+
+
+def test_ranks_need_six_samples_at_95_percent() -> None:
+    assert stats.median_ci_ranks(5) is None
+    assert stats.median_ci_ranks(6) == (1, 6)  # coverage 1 - 2/64 = 96.9%
+
+
+def test_ranks_are_found_for_very_large_n() -> None:
+    j, k = stats.median_ci_ranks(200_000)  # type: ignore[misc]
+    assert binom.cdf(j - 1, 200_000, 0.5) <= 0.025 < binom.cdf(j, 200_000, 0.5)
+    assert k == 200_000 - j + 1
+
+
+@pytest.mark.parametrize("k, n", [(0, 1), (3, 10), (40, 100), (480, 1000), (700, 1000), (9, 9)])
+def test_binomial_cdf_matches_scipy(k: int, n: int) -> None:
+    assert stats.binom_half_cdf(k, n) == pytest.approx(binom.cdf(k, n, 0.5), rel=1e-10)
+
+
+@given(st.lists(st.floats(0.1, 10.0), min_size=6, max_size=300))
+def test_ci_brackets_the_sample_median(samples: list[float]) -> None:
+    s = stats.summarize(samples)
+    assert s.ci_low is not None and s.ci_high is not None
+    assert s.ci_low <= s.median <= s.ci_high
+    assert s.ci_rel_halfwidth == pytest.approx((s.ci_high - s.ci_low) / 2 / s.median)
+
+
+def test_ci_coverage_is_at_least_95_percent_on_skewed_data() -> None:
+    """Distribution-free: holds for a lognormal (skewed, like timings) with known median 1."""
+    rng = np.random.default_rng(7)
+    covered = 0
+    trials = 2000
+    for _ in range(trials):
+        sample = sorted(rng.lognormal(0.0, 0.5, size=25))
+        low, high = stats.median_ci(sample)  # type: ignore[misc]
+        covered += low <= 1.0 <= high
+    assert covered / trials >= 0.94  # exact coverage for n=25 is 95.7%
+
+
+def test_no_ci_below_six_samples() -> None:
+    s = stats.summarize([1.0, 2.0, 3.0])
+    assert s.ci_low is None and s.ci_high is None
+    assert s.ci_rel_halfwidth == math.inf
+
+
+def test_quantile_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        stats.quantile([], 0.5)
+    with pytest.raises(ValueError):
+        stats.quantile([1.0], 1.5)
+    with pytest.raises(ValueError):
+        stats.summarize([])
+
+
+def test_relative_halfwidth() -> None:
+    assert stats.relative_halfwidth((9.0, 11.0), 10.0) == pytest.approx(0.1)
+    assert stats.relative_halfwidth(None, 10.0) == math.inf
+    assert stats.relative_halfwidth((0.0, 0.0), 0.0) == math.inf
+
+
+def test_no_warnings_for_a_tight_measurement() -> None:
+    s = stats.summarize([1.0 + 0.001 * (i % 3) for i in range(20)])
+    assert stats.instability_warnings(s, precision=0.02, min_samples=5) == []
+
+
+def test_warnings_name_each_problem() -> None:
+    noisy = stats.summarize([1.0, 2.0, 1.0, 3.0, 1.0, 2.5, 1.2, 0.8])
+    text = " | ".join(
+        stats.instability_warnings(noisy, precision=0.02, min_samples=10, budget_exhausted=True)
+    )
+    assert "only 8 samples (< 10)" in text
+    assert "unstable: stddev is" in text
+    assert "misses the ±2.0% target" in text
+    assert "time budget exhausted" in text
+
+    few = stats.summarize([1.0, 1.0, 1.0])
+    text = " | ".join(stats.instability_warnings(few, precision=0.02, min_samples=3))
+    assert "no 95% CI of the median from 3 samples" in text
+    assert "only" not in text and "unstable" not in text
