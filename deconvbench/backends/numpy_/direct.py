@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...problem import Problem
-from ..base import Array, Prepared, Strategy, numpy_fetch
+from ..base import Array
 from ._layout import (
     add_bias,
     bias_grad,
@@ -23,6 +23,7 @@ from ._layout import (
     weight_grouped,
     weight_ungrouped,
 )
+from ._strategy import NumpyStrategy
 
 
 def forward(problem: Problem, x: Array, weight: Array, bias: Array | None) -> Array:
@@ -67,17 +68,9 @@ def backward(
     return from_grouped(GX), weight_ungrouped(GW), bias_grad(problem, grad_output)
 
 
-class Direct(Strategy):
-    backend = "numpy"
+class Direct(NumpyStrategy):
     algorithm = "direct"
     description = "scatter-add by kernel tap, one GEMM per tap over batch and space"
 
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return Prepared(lambda: forward(problem, x, weight, bias), numpy_fetch)
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return Prepared(lambda: backward(problem, grad_output, x, weight), numpy_fetch)
+    forward_fn = staticmethod(forward)
+    backward_fn = staticmethod(backward)

@@ -41,8 +41,9 @@ import psutil
 from numpy.typing import NDArray
 
 from ...problem import Pass, Problem
-from ..base import Array, Prepared, Strategy, numpy_fetch
+from ..base import Array
 from ._layout import add_bias, bias_grad, weight_grouped
+from ._strategy import NumpyStrategy
 
 Complex = NDArray[np.complexfloating]
 Real = NDArray[np.floating]
@@ -328,8 +329,7 @@ def spectrum_bytes(problem: Problem) -> int:
     return 2 * bins * per_bin * 2 * problem.itemsize  # complex, and one temporary of each
 
 
-class FFT(Strategy):
-    backend = "numpy"
+class FFT(NumpyStrategy):
     algorithm = "fft"
     description = (
         "convolution theorem with real FFTs; M-point input FFT tiled to the s·M grid, "
@@ -349,12 +349,5 @@ class FFT(Strategy):
             )
         return None
 
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return Prepared(lambda: forward(problem, x, weight, bias), numpy_fetch)
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return Prepared(lambda: backward(problem, grad_output, x, weight), numpy_fetch)
+    forward_fn = staticmethod(forward)
+    backward_fn = staticmethod(backward)

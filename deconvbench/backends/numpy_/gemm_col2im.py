@@ -22,9 +22,10 @@ import itertools
 import numpy as np
 
 from ...problem import Problem
-from ..base import Array, Prepared, Strategy, numpy_fetch
+from ..base import Array
 from ._conv import bias_view, grad_output_cols, grouped_view, new_output
 from ._layout import bias_grad, from_grouped, phase_tap_slices, phases, to_grouped
+from ._strategy import NumpyStrategy
 
 
 def forward(problem: Problem, x: Array, weight: Array, bias: Array | None) -> Array:
@@ -76,17 +77,9 @@ def backward(
     return from_grouped(gx), gw.reshape(weight.shape), bias_grad(problem, grad_output)
 
 
-class GemmCol2im(Strategy):
-    backend = "numpy"
+class GemmCol2im(NumpyStrategy):
     algorithm = "gemm-col2im"
     description = "one GEMM Wᵀ·X over the whole batch into columns, then col2im scatter-add"
 
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return Prepared(lambda: forward(problem, x, weight, bias), numpy_fetch)
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return Prepared(lambda: backward(problem, grad_output, x, weight), numpy_fetch)
+    forward_fn = staticmethod(forward)
+    backward_fn = staticmethod(backward)

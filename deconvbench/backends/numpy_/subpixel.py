@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from ...problem import Problem
-from ..base import Array, Prepared, Strategy, numpy_fetch
+from ..base import Array
 from ._conv import (
     bias_view,
     embed,
@@ -58,6 +58,7 @@ from ._layout import (
     to_grouped,
     weight_grouped,
 )
+from ._strategy import NumpyStrategy
 
 
 def _input_padding(dim_phases: list[Phase], size_in: int) -> tuple[int, int]:
@@ -267,17 +268,9 @@ def backward(
     return from_grouped(gx), gw.reshape(weight.shape), bias_grad(problem, grad_output)
 
 
-class Subpixel(Strategy):
-    backend = "numpy"
+class Subpixel(NumpyStrategy):
     algorithm = "subpixel"
     description = "phase decomposition: s^d dense sub-convolutions (one GEMM each), interleaved"
 
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return Prepared(lambda: forward(problem, x, weight, bias), numpy_fetch)
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return Prepared(lambda: backward(problem, grad_output, x, weight), numpy_fetch)
+    forward_fn = staticmethod(forward)
+    backward_fn = staticmethod(backward)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...problem import Problem
-from ..base import Array, Prepared, Strategy, numpy_fetch
+from ..base import Array
 from ._conv import (
     bias_view,
     correlate,
@@ -34,6 +34,7 @@ from ._conv import (
     new_output,
 )
 from ._layout import bias_grad, from_grouped, to_grouped, weight_grouped, weight_ungrouped
+from ._strategy import NumpyStrategy
 
 
 def sparse_input(problem: Problem, x: Array) -> Array:
@@ -82,17 +83,9 @@ def backward(
     return from_grouped(gx), weight_ungrouped(gw), bias_grad(problem, grad_output)
 
 
-class ZeroInsert(Strategy):
-    backend = "numpy"
+class ZeroInsert(NumpyStrategy):
     algorithm = "zero-insert"
     description = "zero-dilate and pad the input, im2col, one GEMM with the flipped kernel"
 
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return Prepared(lambda: forward(problem, x, weight, bias), numpy_fetch)
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return Prepared(lambda: backward(problem, grad_output, x, weight), numpy_fetch)
+    forward_fn = staticmethod(forward)
+    backward_fn = staticmethod(backward)
