@@ -29,6 +29,7 @@ from .cli_options import (
     parse_dtype,
     parse_passes,
     parse_precision,
+    parse_shard,
     select_strategies,
 )
 from .errors import InputError, Unavailable
@@ -271,6 +272,10 @@ def run(
     l2_flush: Annotated[
         bool, typer.Option("--l2-flush", help="Flush the GPU's L2 cache between samples.")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Run part I of N (whole cases, round-robin): 2/8."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Verify, then time, every strategy on every case; write the CSV and its sidecar.
@@ -289,7 +294,10 @@ def run(
         l2_flush=l2_flush,
     )
     screen = Screen.for_streams()
+    part = parse_shard(shard)
     case_list, strategies = _plan(suites, cases, dtype, impls, baseline_impl, screen)
+    if part is not None:
+        case_list = runner.shard(case_list, *part)
     path = output or default_output()
     mode = "overwrite" if overwrite else "resume" if resume else "new"
     earlier = _earlier_facts(path) if resume else None
@@ -320,6 +328,7 @@ def run(
             "strategies": [s.name for s in strategies],
             "baseline_impl": baseline_impl,
             "tasks": len(tasks),
+            "shard": shard,
             "threads": thread_facts,
             **peak_facts,
             "env": machine,
@@ -406,7 +415,7 @@ def env_(format: FormatOpt = "table") -> None:
 
 
 # Commands kept in their own modules register themselves on `app` when imported.
-from . import cli_compare  # noqa: E402, F401
+from . import cli_compare, cli_merge  # noqa: E402, F401
 
 
 def main() -> None:

@@ -41,6 +41,19 @@ def parse_precision(text: str) -> float:
     return value
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``I/N`` (1 <= I <= N) → (I, N); None when no shard was asked for."""
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    if not (sep and index.strip().isdigit() and count.strip().isdigit()):
+        raise InputError(f"--shard: expected I/N such as 2/8, got {text!r}")
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        raise InputError(f"--shard: I must be between 1 and N, got {text!r}")
+    return i, n
+
+
 def parse_passes(text: str | None) -> tuple[Pass, ...] | None:
     if text is None:
         return None

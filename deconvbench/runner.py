@@ -160,6 +160,17 @@ def plan(
     return [Task(i, t.case, t.strategy, t.pass_) for i, t in enumerate(tasks)]
 
 
+def shard(cases: list[Case], index: int, count: int) -> list[Case]:
+    """Part ``index`` (1-based) of ``count`` of the cases: every ``count``-th case from ``index``.
+
+    Whole cases go to one shard, so every strategy of a case is timed on the same machine in
+    the same run (within-run ratios stay meaningful); round-robin over the suite order keeps
+    the parts balanced when cases grow along a sweep. The same inputs always give the same
+    parts, on every machine, and the parts are disjoint and cover every case.
+    """
+    return [case for i, case in enumerate(cases) if i % count == index - 1]
+
+
 # --- per-run state -----------------------------------------------------------------------
 
 
