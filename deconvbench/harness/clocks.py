@@ -76,7 +76,39 @@ def _measured_resolution(samples: int = 200) -> float:
     return max(best, time.get_clock_info("perf_counter").resolution)
 
 
-class PerfCounterClock:
+class _HostClock:
+    """A clock read on the host around the calls: the real one and the fake one share this."""
+
+    name: str
+    resolution_s: float
+    min_sample_s: float
+
+    def _read(self) -> float:
+        raise NotImplementedError
+
+    def wall(self) -> float:
+        return self._read()
+
+    def time_calls(
+        self, call: Callable[[], object], number: int, synchronize: Callable[[], None]
+    ) -> float:
+        t0 = self._read()
+        for _ in range(number):
+            call()
+        synchronize()
+        return self._read() - t0
+
+    def time_flushed(
+        self,
+        call: Callable[[], object],
+        flush: Callable[[], None],
+        count: int,
+        synchronize: Callable[[], None],
+    ) -> list[float]:
+        return time_flushed_serially(self, call, flush, count, synchronize)
+
+
+class PerfCounterClock(_HostClock):
     """Host time with ``time.perf_counter``; the call's ``synchronize`` is inside the sample.
 
     One sample lasts at least 1 ms (or 1000x the observed resolution, if that is longer):
@@ -90,26 +122,8 @@ class PerfCounterClock:
         self.resolution_s = _measured_resolution()
         self.min_sample_s = max(1e-3, 1000.0 * self.resolution_s)
 
-    def wall(self) -> float:
+    def _read(self) -> float:
         return time.perf_counter()
-
-    def time_calls(
-        self, call: Callable[[], object], number: int, synchronize: Callable[[], None]
-    ) -> float:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            call()
-        synchronize()
-        return time.perf_counter() - t0
-
-    def time_flushed(
-        self,
-        call: Callable[[], object],
-        flush: Callable[[], None],
-        count: int,
-        synchronize: Callable[[], None],
-    ) -> list[float]:
-        return time_flushed_serially(self, call, flush, count, synchronize)
 
 
 class CudaEventClock:
@@ -178,7 +192,7 @@ class CudaEventClock:
         return [float(a.elapsed_time(b)) / 1e3 for a, b in pairs]
 
 
-class FakeClock:
+class FakeClock(_HostClock):
     """A deterministic clock for tests: time moves only when something calls :meth:`advance`.
 
     A fake strategy's call advances it by a known amount, so every sample, every budget and
@@ -202,27 +216,6 @@ class FakeClock:
 
     def _read(self) -> float:
         return round(self.now / self.resolution_s) * self.resolution_s
-
-    def wall(self) -> float:
-        return self._read()
-
-    def time_calls(
-        self, call: Callable[[], object], number: int, synchronize: Callable[[], None]
-    ) -> float:
-        t0 = self._read()
-        for _ in range(number):
-            call()
-        synchronize()
-        return self._read() - t0
-
-    def time_flushed(
-        self,
-        call: Callable[[], object],
-        flush: Callable[[], None],
-        count: int,
-        synchronize: Callable[[], None],
-    ) -> list[float]:
-        return time_flushed_serially(self, call, flush, count, synchronize)
 
 
 _CPU_CLOCK: PerfCounterClock | None = None
