@@ -415,7 +415,7 @@ def env_(format: FormatOpt = "table") -> None:
 
 
 # Commands kept in their own modules register themselves on `app` when imported.
-from . import cli_compare, cli_merge  # noqa: E402, F401
+from . import cli_compare, cli_merge, cli_report  # noqa: E402, F401
 
 
 def main() -> None:
