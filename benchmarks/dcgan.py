@@ -45,11 +45,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
 
 from deconvbench import registry  # noqa: E402
 from deconvbench.data import Inputs, make_inputs  # noqa: E402
 from deconvbench.errors import Unavailable, Unsupported  # noqa: E402
+from deconvbench.harness.threads import limit_threads  # noqa: E402
 from deconvbench.problem import PASSES, Pass, Problem  # noqa: E402
 from deconvbench.verify import compare_results, prepare  # noqa: E402
 
@@ -278,10 +279,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    limiter = None
-    if args.threads is not None:
-        limiter = threadpool_limits(limits=args.threads)
-        torch.set_num_threads(args.threads)
+    # torch, the BLAS pools and numba together (numba alone would keep all cores otherwise)
+    with limit_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     print_environment(args.threads)
     passes: tuple[Pass, ...] = PASSES if args.pass_ == "all" else (args.pass_,)
     layers = args.layer or list(LAYERS)
@@ -299,7 +302,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.csv is not None:
         write_csv(args.csv, all_rows)
         print(f"\nwrote {args.csv}")
-    del limiter
     return 0
 
 
