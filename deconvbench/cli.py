@@ -276,6 +276,12 @@ def run(
         str | None,
         typer.Option("--shard", help="Run part I of N (whole cases, round-robin): 2/8."),
     ] = None,
+    isolate: Annotated[
+        bool, typer.Option("--isolate", help="Each measurement in a worker process.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="With --isolate: kill a worker after this (s).")
+    ] = 600.0,
     debug: DebugOpt = False,
 ) -> None:
     """Verify, then time, every strategy on every case; write the CSV and its sidecar.
@@ -292,6 +298,8 @@ def run(
         precision=parse_precision(precision),
         min_samples=min_samples,
         l2_flush=l2_flush,
+        isolate=isolate,
+        timeout_s=timeout,
     )
     screen = Screen.for_streams()
     part = parse_shard(shard)

@@ -48,6 +48,8 @@ class RunOptions:
     warmup_s: float = 0.05
     verify_only: bool = False
     l2_flush: bool = False  # CUDA
+    isolate: bool = False  # each task in a worker process (see isolate.py)
+    timeout_s: float = 600.0  # with isolate: a worker silent this long is killed
 
     def __post_init__(self) -> None:
         if self.passes is not None:
@@ -66,6 +68,8 @@ class RunOptions:
             raise InputError(f"min_samples: must be >= 1, got {self.min_samples}")
         if self.warmup_s < 0:
             raise InputError(f"warmup: must be >= 0 seconds, got {self.warmup_s}")
+        if not self.timeout_s > 0:
+            raise InputError(f"timeout: must be > 0 seconds, got {self.timeout_s}")
 
     def settings(self) -> Settings:
         return Settings(
@@ -411,7 +415,12 @@ def execute(
         try:
             for task in tasks:
                 sink.task_started(task)
-                row = run_task(task, ctx, sink)
+                if options.isolate:
+                    from .isolate import run_isolated  # imported here: isolate imports runner
+
+                    row = run_isolated(task, options, run_facts, options.timeout_s)
+                else:
+                    row = run_task(task, ctx, sink)
                 if writer is not None:
                     writer.write(row)
                 rows.append(row)

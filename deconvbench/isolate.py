@@ -1,0 +1,71 @@
+"""``run --isolate``: one measurement per worker process, so a strategy can't take the run down.
+
+The worker (a *spawned* process: no state inherited from the parent, no forked threads)
+runs exactly what an in-process run does (``runner.run_task``) and sends the row back over
+a pipe. The parent only waits:
+
+- a row arrives → it is the result (an exception inside the worker already became an
+  ``error``/``oom``/``unsupported`` row there);
+- the worker dies without a row → ``crashed``, naming the signal (SIGSEGV, SIGABRT…) or the
+  exit status; a worker killed by the kernel's OOM killer shows up as SIGKILL;
+- nothing within ``timeout_s`` → the worker is killed and the row is ``timeout``.
+
+Costs: each worker imports deconvbench and its backends afresh (a second or two with torch)
+and recomputes the float64 reference, which the in-process run caches per case.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection
+
+from .harness.threads import limit_threads
+from .results import Row
+from .runner import NullSink, RunFacts, RunOptions, Task, _Context, base_row, run_task
+
+
+def _worker(conn: Connection, task: Task, options: RunOptions, facts: RunFacts) -> None:
+    with limit_threads(options.threads) as threads:
+        row = run_task(task, _Context(options, facts, threads, None), NullSink())
+    conn.send(row)
+    conn.close()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code} before sending a result"
+
+
+def run_isolated(task: Task, options: RunOptions, facts: RunFacts, timeout_s: float) -> Row:
+    """One task in a worker process; crashes and hangs become rows, never exceptions."""
+    spawn = multiprocessing.get_context("spawn")
+    receive, send = spawn.Pipe(duplex=False)
+    worker = spawn.Process(target=_worker, args=(send, task, options, facts), daemon=True)
+    worker.start()
+    send.close()  # the parent keeps only the reading end: EOF when the worker dies
+    row: Row | None = None
+    status, message = "", ""
+    try:
+        if receive.poll(timeout_s):
+            row = receive.recv()
+    except EOFError:  # the worker died before sending anything
+        pass
+    finally:
+        if row is None and worker.is_alive():
+            worker.kill()
+            status, message = "timeout", f"no result within {timeout_s:g} s; worker killed"
+        worker.join()
+        receive.close()
+    if row is not None:
+        return row
+    if not status:
+        status, message = "crashed", f"worker {_describe_exit(worker.exitcode)}"
+    with limit_threads(1) as threads:  # only to build the identity columns
+        failed = base_row(task, _Context(options, facts, threads, None))
+    failed["status"], failed["message"], failed["timestamp"] = status, message, facts.now()
+    return failed

@@ -1,0 +1,101 @@
+"""Fault injection: every kind of misbehaving strategy gives its status, the run goes on, and
+the other rows are intact (`run --isolate`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from faulty_backend import FAULTS, Faulty
+
+from deconvbench import registry, runner
+from deconvbench.case import Case
+from deconvbench.problem import Problem
+from deconvbench.results import ResultWriter, read_results
+
+TIMEOUT_S = 10.0  # well above a worker's start-up (a spawned Python importing numpy)
+
+
+@pytest.fixture(scope="module")
+def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, float]:
+    problem = Problem.create(batch=1, in_channels=2, out_channels=2, input=(4, 4), kernel=3,
+                             stride=2, padding=1, bias=True)  # fmt: skip
+    case = Case("faults", "small", problem, ("forward",))
+    good = registry.get("numpy/direct")
+    strategies = [good, *(Faulty(f) for f in FAULTS), good]
+    options = runner.RunOptions(budget_s=0.02, min_samples=3, isolate=True,
+                                timeout_s=TIMEOUT_S, threads=1)  # fmt: skip
+    # the same good strategy twice: the second copy is a different case so keys stay unique
+    cases = [case, Case("faults", "again", problem, ("forward",))]
+    tasks = runner.plan(cases[:1], strategies[:-1], options) + runner.plan(
+        cases[1:], [good], options
+    )
+    path = tmp_path_factory.mktemp("iso") / "faults.csv"
+    start = time.perf_counter()
+    with ResultWriter(path, "new") as writer:
+        rows = runner.execute(tasks, options, runner.NullSink(), writer, runner.RunFacts.create())
+    return rows, path, time.perf_counter() - start
+
+
+EXPECTED = {
+    "numpy/direct": "ok",
+    "faulty/raises": "error",
+    "faulty/aborts": "crashed",
+    "faulty/hangs": "timeout",
+    "faulty/exhausts-memory": "oom",
+    "faulty/wrong-numbers": "mismatch",
+    "faulty/wrong-shape": "mismatch",
+}
+
+
+def test_every_fault_gets_its_status(isolated_run: tuple[list[dict], Path, float]) -> None:
+    rows, _, _ = isolated_run
+    got = {(r["case"], r["implementation"]): r["status"] for r in rows}
+    for impl, status in EXPECTED.items():
+        assert got[("small", impl)] == status, (impl, got)
+    assert got[("again", "numpy/direct")] == "ok"  # the run went on after every fault
+    messages = {r["implementation"]: r["message"] for r in rows if r["case"] == "small"}
+    assert "SIGABRT" in messages["faulty/aborts"]
+    assert "killed" in messages["faulty/hangs"]
+    assert "injected failure" in messages["faulty/raises"]
+    assert "shape" in messages["faulty/wrong-shape"]
+
+
+def test_no_row_is_lost_and_good_rows_are_timed(
+    isolated_run: tuple[list[dict], Path, float],
+) -> None:
+    rows, path, elapsed = isolated_run
+    on_disk = read_results(path)
+    assert len(on_disk) == len(rows) == 8
+    good = on_disk[on_disk["implementation"] == "numpy/direct"]
+    assert (good["median_ms"] > 0).all() and (good["status"] == "ok").all()
+    # the hang costs one timeout, nothing else waits that long
+    assert elapsed < TIMEOUT_S + 60
+
+
+def test_in_process_run_survives_python_faults() -> None:
+    """Without --isolate, exceptions still become rows and the run goes on."""
+    problem = Problem.create(batch=1, in_channels=2, out_channels=2, input=(4,), kernel=3)
+    case = Case("faults", "inproc", problem, ("forward",))
+    options = runner.RunOptions(budget_s=0.02, min_samples=3, threads=1)
+    strategies = [Faulty(f) for f in ("raises", "exhausts-memory", "wrong-numbers")]
+    strategies.append(registry.get("numpy/direct"))
+    rows = runner.execute(runner.plan([case], strategies, options), options,
+                          runner.NullSink(), None, runner.RunFacts.create())  # fmt: skip
+    assert [r["status"] for r in rows] == ["error", "oom", "mismatch", "ok"]
+
+
+def test_cli_isolate_and_timeout_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deconvbench import cli
+
+    spec = "in_channels=2,out_channels=2,input=4x4,kernel=3,stride=2,padding=1"
+    out = tmp_path / "iso.csv"
+    args = ["run", "--case", spec, "--impl", "numpy/direct", "--budget", "0.02", "-o", str(out)]
+    result = CliRunner().invoke(cli.app, [*args, "--isolate", "--timeout", "60"])
+    assert result.exit_code == 0, result.stderr
+    assert set(read_results(out)["status"]) == {"ok"}
+    bad = CliRunner().invoke(cli.app, [*args, "--isolate", "--timeout", "0", "--overwrite"])
+    assert bad.exit_code == 2 and "timeout" in bad.stderr
