@@ -17,6 +17,8 @@ and recomputes the float64 reference, which the in-process run caches per case.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import resource
 import signal
 from multiprocessing.connection import Connection
 
@@ -26,6 +28,16 @@ from .runner import NullSink, RunFacts, RunOptions, Task, _Context, base_row, ru
 
 
 def _worker(conn: Connection, task: Task, options: RunOptions, facts: RunFacts) -> None:
+    # A crashing strategy should be reported at once, not after the kernel writes a core
+    # dump of a process holding torch (which can take longer than the timeout).
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.dup2(2, 1)  # a strategy's prints go to stderr: the parent's stdout may be a protocol
+    # Signal dispositions and masks survive exec: a parent that ignores or blocks fatal
+    # signals (a test runner's worker thread, say) would otherwise leave a crash hanging.
+    fatal = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+    for sig in fatal:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, fatal)
     with limit_threads(options.threads) as threads:
         row = run_task(task, _Context(options, facts, threads, None), NullSink())
     conn.send(row)

@@ -14,7 +14,7 @@ from deconvbench.case import Case
 from deconvbench.problem import Problem
 from deconvbench.results import ResultWriter, read_results
 
-TIMEOUT_S = 10.0  # well above a worker's start-up (a spawned Python importing numpy)
+TIMEOUT_S = 30.0  # well above a worker's start-up (a spawned Python importing numpy)
 
 
 @pytest.fixture(scope="module")
