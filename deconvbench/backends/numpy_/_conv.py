@@ -52,6 +52,18 @@ def new_output(shape: Sequence[int], groups: int, dtype: np.dtype[np.floating]) 
     return out, grouped_view(out, groups)
 
 
+def write_phase(yg: A, outs: tuple[slice, ...], z: A, bias: A | None) -> None:
+    """Write one output phase ``z`` (g, Cout_g, N, *M) to its interleaved positions, plus bias.
+
+    The bias is added on the way in (``out=``), saving a second pass over the output.
+    """
+    target = (..., *outs)
+    if bias is None:
+        yg[target] = z
+    else:
+        np.add(z, bias, out=yg[target])
+
+
 def bias_view(bias: A, groups: int, ndim: int) -> A:
     """Bias ``(C,)`` shaped to broadcast against a grouped ``(g, C/g, N, *S)`` array."""
     return bias.reshape(groups, -1, 1, *(1,) * ndim)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ...problem import Problem
 from ..base import Array
-from ._conv import bias_view, grad_output_cols, grouped_view, new_output
+from ._conv import bias_view, grad_output_cols, grouped_view, new_output, write_phase
 from ._layout import bias_grad, from_grouped, phase_tap_slices, phases, to_grouped
 from ._strategy import NumpyStrategy
 
@@ -57,10 +57,7 @@ def forward(problem: Problem, x: Array, weight: Array, bias: Array | None) -> Ar
             dst = acc[(slice(None), slice(None), *ms)]
             np.add(dst, cols[(slice(None), slice(None), *tap, *ins)], out=dst)
         z = np.moveaxis(acc, -1, 2)  # view (g, Cout_g, N, *M)
-        if b is None:
-            yg[(..., *outs)] = z
-        else:
-            np.add(z, b, out=yg[(..., *outs)])
+        write_phase(yg, outs, z, b)
     return y
 
 

@@ -48,6 +48,7 @@ from ._conv import (
     new_output,
     padded_grad_output,
     windows,
+    write_phase,
 )
 from ._layout import (
     Phase,
@@ -231,10 +232,7 @@ def forward(
         else:
             z = _phase_im2col(xp, Wg, combo, starts)
         z = np.moveaxis(z, -1, 2)  # view (g, Cout_g, N, *M)
-        if b is None:
-            yg[(..., *outs)] = z
-        else:
-            np.add(z, b, out=yg[(..., *outs)])
+        write_phase(yg, outs, z, b)
     return y
 
 
