@@ -15,9 +15,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
+from rich.console import RenderableType
 
 from . import api, env, runner, suite
 from .backends.base import Strategy
@@ -35,7 +36,7 @@ from .cli_options import (
 from .errors import InputError, Unavailable
 from .harness.peak import calibrate_peaks_with_reasons, peaks_as_facts
 from .harness.threads import limit_threads
-from .render import Screen, info
+from .render import Glyphs, Screen, info
 from .render import table as tables
 from .render._format import FAILED, RowLike
 from .render.plain import PlainProgress
@@ -383,43 +384,43 @@ def verify(
     raise typer.Exit(exit_code(rows))
 
 
+def _show_info(
+    format: str,
+    records: Callable[[], object],
+    table: Callable[[Any, Glyphs], RenderableType],
+    data: Any,
+) -> None:
+    """The shape of list/suites/env: JSON records on stdout, or a table on the screen."""
+    check_format(format, ("table", "json"))
+    if format == "json":
+        typer.echo(info.to_json(records()))
+        return
+    screen = Screen.for_streams()
+    screen.show(table(data, screen.glyphs))
+
+
 @app.command("list")
 @_guard
 def list_(format: FormatOpt = "table") -> None:
     """Every strategy, available or not, and why not."""
-    check_format(format, ("table", "json"))
     rows = api.implementations()
-    if format == "json":
-        typer.echo(info.to_json([asdict(r) for r in rows]))
-        return
-    screen = Screen.for_streams()
-    screen.show(info.implementations_table(rows, screen.glyphs))
+    _show_info(format, lambda: [asdict(r) for r in rows], info.implementations_table, rows)
 
 
 @app.command("suites")
 @_guard
 def suites_(format: FormatOpt = "table") -> None:
     """The shipped suites, with their descriptions and case counts."""
-    check_format(format, ("table", "json"))
     shipped = suite.shipped_suites()
-    if format == "json":
-        typer.echo(info.to_json(info.suite_records(shipped)))
-        return
-    screen = Screen.for_streams()
-    screen.show(info.suites_table(shipped, screen.glyphs))
+    _show_info(format, lambda: info.suite_records(shipped), info.suites_table, shipped)
 
 
 @app.command("env")
 @_guard
 def env_(format: FormatOpt = "table") -> None:
     """The machine and library facts a run records in its sidecar."""
-    check_format(format, ("table", "json"))
     facts = env.collect()
-    if format == "json":
-        typer.echo(info.to_json(facts))
-        return
-    screen = Screen.for_streams()
-    screen.show(info.env_table(facts, screen.glyphs))
+    _show_info(format, lambda: facts, info.env_table, facts)
 
 
 # Commands kept in their own modules register themselves on `app` when imported.
