@@ -13,8 +13,9 @@ from typing import Annotated, cast
 import typer
 from rich.console import RenderableType
 
-from . import compare
-from .cli import DebugOpt, _guard, app
+from . import compare, speedups
+from .cli import _guard, app
+from .cli_params import DebugOpt
 from .errors import InputError
 from .render import Screen
 from .render import compare as compare_out
@@ -82,7 +83,7 @@ def compare_(
     if baseline_impl is not None:
         if len(files) != 1:
             raise InputError("--baseline-impl: give exactly one RESULTS.csv")
-        table = compare.speedups(read_results(files[0]), baseline_impl)
+        table = speedups.speedups(read_results(files[0]), baseline_impl)
         screen = Screen.for_streams()
         _emit(screen, compare_out.export(table, format, screen.glyphs))
         return

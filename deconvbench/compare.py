@@ -10,13 +10,19 @@ extra). ``regressed`` needs ratio > 1 + t *and* p < alpha; ``improved`` mirrors 
 1 / (1 + t)) so swapping the files swaps the two; ``noisy`` when the data cannot decide: too
 few samples, an interval reaching past the threshold on both sides of the ratio (unless wholly
 beyond it), or a ratio beyond the threshold that is not significant. docs/ci.md says more.
+
+When both rows were measured in rounds (``run --rounds N``, N >= 2), the interval and p-value
+come instead from the spread of the rounds' statistics (``significance.rounds_test``): the
+rounds are spread over the whole run, so they see the machine's drift that a single
+measurement's samples can't, and a drift is no longer mistaken for a change.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from statistics import NormalDist
 from typing import Literal, get_args
 
 import numpy as np
@@ -24,8 +30,19 @@ import pandas as pd
 
 from .errors import InputError
 from .results import parse_samples
+from .significance import (
+    NO_DRIFT,
+    Drift,
+    Statistic,
+    geomean,
+    mann_whitney_u,
+    ratio_interval,
+    rounds_test,
+    split_rounds,
+    statistic_of,
+    typical_drift,
+)
 
-Statistic = Literal["median", "min", "mean"]
 STATISTICS: dict[str, Statistic] = {"median": "median", "min": "min", "mean": "mean"}
 Verdict = Literal["failed", "regressed", "noisy", "missing", "new", "improved", "unchanged"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -47,9 +64,6 @@ WRONG = frozenset({"mismatch", "error", "crashed", "timeout", "oom"})
 
 MIN_SAMPLES = 5
 """Fewer samples than this in either file: ``noisy`` (no test or interval means much)."""
-RESAMPLES = 2000
-SEED = 20240501
-_BLOCK = 1 << 22  # bootstrap draws held at once: bounds memory at 10 000 samples a row
 
 
 @dataclass(frozen=True)
@@ -83,74 +97,7 @@ def parse_threshold(text: str) -> Threshold:
     return Threshold(statistic, fraction)
 
 
-def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
-    """Two-sided Mann–Whitney U test: ``(U of x, p-value)``.
-
-    Normal approximation with the tie correction of the variance and a continuity
-    correction, as ``scipy.stats.mannwhitneyu(x, y, method="asymptotic")``. With every
-    value tied there is no evidence either way: p = 1.
-    """
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    n1, n2 = a.size, b.size
-    if n1 == 0 or n2 == 0:
-        raise ValueError("mann_whitney_u: both samples must be non-empty")
-    values = np.concatenate([a, b])
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ties = np.diff(np.r_[starts, ordered.size])
-    ranks = np.empty(ordered.size)
-    ranks[order] = np.repeat(starts + (ties + 1) / 2.0, ties)  # 1-based midranks
-    u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
-    n = n1 + n2
-    tie_term = float((ties.astype(float) ** 3 - ties).sum()) / (n * (n - 1)) if n > 1 else 0.0
-    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term)
-    if variance <= 0:
-        return u1, 1.0
-    z = (max(u1, n1 * n2 - u1) - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance)
-    return u1, min(1.0, math.erfc(z / math.sqrt(2.0)))  # 2 * P(Z > z)
-
-
-_REDUCERS: dict[str, Callable[..., np.ndarray]] = dict(median=np.median, min=np.min, mean=np.mean)
-
-
-def statistic_of(samples: Sequence[float], statistic: Statistic) -> float:
-    return float(_REDUCERS[statistic](np.asarray(samples, dtype=float)))
-
-
-def _bootstrap(samples: np.ndarray, statistic: Statistic, rng: np.random.Generator,
-               resamples: int) -> np.ndarray:  # fmt: skip
-    block = max(1, _BLOCK // samples.size)
-    return np.concatenate([
-        _REDUCERS[statistic](samples[rng.integers(0, samples.size, (k, samples.size))], axis=1)
-        for k in (min(block, resamples - s) for s in range(0, resamples, block))
-    ])  # fmt: skip
-
-
-def ratio_interval(
-    baseline: Sequence[float], candidate: Sequence[float], statistic: Statistic = "median",
-    confidence: float = 0.95, resamples: int = RESAMPLES, seed: int = SEED,
-) -> tuple[float, float]:  # fmt: skip
-    """Percentile-bootstrap interval of ``statistic(candidate) / statistic(baseline)``.
-
-    Seeded afresh on every call, so a row's interval depends only on its own samples. For
-    ``min`` the bootstrap is crude (resampled minima stick to the sample minimum); it still
-    brackets the ratio, and the Mann–Whitney test carries the significance.
-    """
-    rng = np.random.default_rng(seed)
-    base = _bootstrap(np.asarray(baseline, dtype=float), statistic, rng, resamples)
-    cand = _bootstrap(np.asarray(candidate, dtype=float), statistic, rng, resamples)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(cand / base, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
-def geomean(values: Iterable[float]) -> float:
-    logs = [math.log(v) for v in values]
-    return math.exp(math.fsum(logs) / len(logs)) if logs else math.nan
-
-
-def _record(item: object) -> dict[str, object]:
+def as_record(item: object) -> dict[str, object]:
     """A dataclass as a flat record, ``pass_`` written ``pass``: what csv and json write."""
     return {("pass" if f.name == "pass_" else f.name): getattr(item, f.name)
             for f in fields(item)}  # type: ignore[arg-type]  # fmt: skip
@@ -192,11 +139,13 @@ class RowComparison:
     p_value: float | None
     verdict: Verdict
     reason: str
+    test: str | None = None
+    """What gave the interval and p-value: ``mann-whitney`` (the samples) or ``rounds B+C``."""
 
-    record = _record
+    record = as_record
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
     """A cell as text, whatever pandas made of it (Int64, bool, str, NA)."""
     if value is None or (not isinstance(value, str) and bool(pd.isna(value))):  # type: ignore[call-overload]
         return ""
@@ -205,48 +154,100 @@ def _cell(value: object) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-Timing = dict[str, float | None]
+Timing = dict[str, float | str | None]
 Geomean = tuple[float, int]
 """A geometric mean of ratios and how many rows it is over."""
-TIMING = ("baseline_ms", "candidate_ms", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value")
+TIMING = (
+    "baseline_ms", "candidate_ms", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "test",
+)  # fmt: skip
 DESCRIBE = ("backend", "algorithm", "device")
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    baseline_ms: float
+    candidate_ms: float
+    ratio: float
+    low: float
+    high: float
+    p: float
+    test: str
+
+
+def _evidence(
+    base: list[float], cand: list[float], threshold: Threshold, alpha: float,
+    rounds: tuple[list[int], list[int]], typical: tuple[Drift, Drift],
+) -> _Evidence:  # fmt: skip
+    """The times, ratio, interval and p-value behind a verdict on two ok rows' samples.
+
+    With rounds on both sides: the fastest round of each (``significance.rounds_test``);
+    else every sample (bootstrap interval, Mann–Whitney U).
+    """
+    stat = threshold.statistic
+    b_sizes, c_sizes = rounds
+    if len(b_sizes) < 2 or len(c_sizes) < 2:
+        b_ms, c_ms = statistic_of(base, stat), statistic_of(cand, stat)
+        _, p = mann_whitney_u(base, cand)
+        low, high = ratio_interval(base, cand, stat, 1.0 - alpha)
+        return _Evidence(b_ms, c_ms, c_ms / b_ms, low, high, p, "mann-whitney")
+    b_rounds, c_rounds = split_rounds(base, b_sizes), split_rounds(cand, c_sizes)
+    b_stats = [statistic_of(r, stat) for r in b_rounds]
+    c_stats = [statistic_of(r, stat) for r in c_rounds]
+    # the fastest rounds' own sampling uncertainty, as a standard error of log(ratio): a floor
+    b_fast, c_fast = b_rounds[int(np.argmin(b_stats))], c_rounds[int(np.argmin(c_stats))]
+    low, high = ratio_interval(b_fast, c_fast, stat, 1.0 - alpha)
+    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    floor = math.log(high / low) / (2.0 * z) if low > 0 else 0.0
+    t = rounds_test(b_stats, c_stats, 1.0 - alpha, floor, typical)
+    name = f"rounds {len(b_sizes)}+{len(c_sizes)}"
+    return _Evidence(t.baseline, t.candidate, t.ratio, t.low, t.high, t.p_value, name)
+
+
 def _judge_times(
-    base: list[float], cand: list[float], threshold: Threshold, alpha: float
-) -> tuple[Verdict, str, Timing]:
-    """The verdict on two ok rows' samples, why, and the numbers behind it."""
-    b_ms = statistic_of(base, threshold.statistic) if base else None
-    c_ms = statistic_of(cand, threshold.statistic) if cand else None
-    ratio = c_ms / b_ms if b_ms and c_ms is not None else None
-    timing: Timing = {"baseline_ms": b_ms, "candidate_ms": c_ms, "ratio": ratio}
+    base: list[float], cand: list[float], threshold: Threshold, alpha: float,
+    rounds: tuple[list[int], list[int]] = ([], []),
+    typical: tuple[Drift, Drift] = (NO_DRIFT, NO_DRIFT),
+) -> tuple[Verdict, str, Timing]:  # fmt: skip
+    """The verdict on two ok rows' samples, why, and the numbers behind it.
+
+    ``rounds`` gives each file's round sizes (``round_samples``); with at least two rounds on
+    each side a row's time is its fastest round's statistic and the noise is the spread of
+    the rounds interference spared, floored by each file's ``typical`` drift.
+    """
+    timing: Timing = {"baseline_ms": None, "candidate_ms": None, "ratio": None}
     if not base and not cand:
         return "unchanged", "not timed in either file (verified only)", timing
-    if min(len(base), len(cand)) < MIN_SAMPLES or ratio is None:
+    if base and cand:
+        timing.update(baseline_ms=statistic_of(base, threshold.statistic),
+                      candidate_ms=statistic_of(cand, threshold.statistic))  # fmt: skip
+        timing["ratio"] = timing["candidate_ms"] / timing["baseline_ms"]  # type: ignore[operator]
+    if min(len(base), len(cand)) < MIN_SAMPLES:
         return "noisy", (f"too few samples: baseline {len(base)}, candidate {len(cand)} "
                          f"(need {MIN_SAMPLES} in each)"), timing  # fmt: skip
-    _, p = mann_whitney_u(base, cand)
-    low, high = ratio_interval(base, cand, threshold.statistic, 1.0 - alpha)
-    timing.update(ratio_ci_low=low, ratio_ci_high=high, p_value=p)
+    e = _evidence(base, cand, threshold, alpha, rounds, typical)
+    ratio, low, high, p = e.ratio, e.low, e.high, e.p
+    timing.update(baseline_ms=e.baseline_ms, candidate_ms=e.candidate_ms, ratio=ratio,
+                  ratio_ci_low=low, ratio_ci_high=high, p_value=p, test=e.test)  # fmt: skip
     up, down, t = 1.0 + threshold.fraction, 1.0 / (1.0 + threshold.fraction), threshold.fraction
     wide = low < ratio / up and high > ratio * up
+    by = "" if e.test == "mann-whitney" else f" ({e.test}, fastest each)"
     if ratio > up and p < alpha and (not wide or low > up):
-        return "regressed", f"{ratio - 1:.1%} slower (> {t:.1%}), p = {p:.2g}", timing
+        return "regressed", f"{ratio - 1:.1%} slower (> {t:.1%}), p = {p:.2g}{by}", timing
     if ratio < down and p < alpha and (not wide or high < down):
-        return "improved", f"{1 / ratio - 1:.1%} faster (> {t:.1%}), p = {p:.2g}", timing
-    ci = f"{1 - alpha:.0%} CI {low:.3f}-{high:.3f}"
+        return "improved", f"{1 / ratio - 1:.1%} faster (> {t:.1%}), p = {p:.2g}{by}", timing
+    ci = f"{1 - alpha:.0%} CI {low:.3f}-{high:.3f}{by}"
     if wide:
         return "noisy", f"too dispersed: {ci} reaches past {t:.1%} on both sides", timing
     if not down <= ratio <= up:
         change = f"{ratio - 1:.1%} slower" if ratio > up else f"{1 / ratio - 1:.1%} faster"
-        return "noisy", f"{change} but p = {p:.2g} >= {alpha:g}", timing
+        return "noisy", f"{change} but p = {p:.2g} >= {alpha:g}{by}", timing
     return "unchanged", f"within {t:.1%} either way ({ci})", timing
 
 
 def _judge_status(base: Mapping[str, object], cand: Mapping[str, object]) -> tuple[Verdict, str]:
     """The verdict on a pair that is not ok in both files."""
-    b, c = _cell(base.get("status")), _cell(cand.get("status"))
-    message = f": {_cell(cand.get('message'))}" if _cell(cand.get("message")) else ""
+    b, c = cell(base.get("status")), cell(cand.get("status"))
+    message = f": {cell(cand.get('message'))}" if cell(cand.get("message")) else ""
     if b == "ok" or (c in WRONG and b not in WRONG):
         return "failed", f"was {b}, now {c}{message}"
     if c == "ok":
@@ -260,7 +261,7 @@ Peaks = float | Mapping[str, float] | None
 def _peak(peaks: Peaks, row: Mapping[str, object]) -> float | None:
     if not isinstance(peaks, Mapping):
         return None if peaks is None else float(peaks)
-    value = peaks.get(f"{_cell(row.get('device'))}/{_cell(row.get('dtype'))}")
+    value = peaks.get(f"{cell(row.get('device'))}/{cell(row.get('dtype'))}")
     return float(value) if value is not None and value > 0 else None
 
 
@@ -293,14 +294,14 @@ class Comparison:
         return any(self.counts[v] for v in GATING)
 
 
-def _index(frame: pd.DataFrame, name: str) -> dict[tuple[str, ...], dict[str, object]]:
+def index_rows(frame: pd.DataFrame, name: str) -> dict[tuple[str, ...], dict[str, object]]:
     missing = [c for c in (*MATCH, "status", "samples_ms") if c not in frame.columns]
     if missing:
         raise InputError(f"{name}: missing columns: {', '.join(missing)}")
     index: dict[tuple[str, ...], dict[str, object]] = {}
     for record in frame.to_dict("records"):
         row = {str(k): v for k, v in record.items()}
-        key = tuple(_cell(row[c]) for c in MATCH)
+        key = tuple(cell(row[c]) for c in MATCH)
         if key in index:
             raise InputError(f"{name}: more than one row for {' '.join(key[:5])} (merge shards?)")
         index[key] = row
@@ -310,32 +311,60 @@ def _index(frame: pd.DataFrame, name: str) -> dict[tuple[str, ...], dict[str, ob
 def _row(base: Mapping[str, object], cand: Mapping[str, object], verdict: Verdict, reason: str,
          n: tuple[int, int] = (0, 0), timing: Timing | None = None) -> RowComparison:  # fmt: skip
     ident = cand or base
-    values: dict[str, object] = {c: _cell(ident.get(c)) for c in (*MATCH, *DESCRIBE)}
+    values: dict[str, object] = {c: cell(ident.get(c)) for c in (*MATCH, *DESCRIBE)}
     values["pass_"] = values.pop("pass")
     values.update(dict.fromkeys(TIMING), **(timing or {}), verdict=verdict, reason=reason)
-    values.update(baseline_status=_cell(base.get("status")), baseline_samples=n[0],
-                  candidate_status=_cell(cand.get("status")), candidate_samples=n[1])  # fmt: skip
+    values.update(baseline_status=cell(base.get("status")), baseline_samples=n[0],
+                  candidate_status=cell(cand.get("status")), candidate_samples=n[1])  # fmt: skip
     return RowComparison(**values)  # type: ignore[arg-type]  # every field, checked by tests
 
 
 def _compare_pair(
     base: Mapping[str, object], cand: Mapping[str, object], threshold: Threshold, alpha: float,
-    normalize: Normalize, peaks: tuple[Peaks, Peaks],
+    normalize: Normalize, peaks: tuple[Peaks, Peaks], typical: tuple[Drift, Drift],
 ) -> RowComparison:  # fmt: skip
-    if not _cell(base.get("status")) == "ok" == _cell(cand.get("status")):
+    if not cell(base.get("status")) == "ok" == cell(cand.get("status")):
         return _row(base, cand, *_judge_status(base, cand))
     b_samples, c_samples = parse_samples(base["samples_ms"]), parse_samples(cand["samples_ms"])
     n = (len(b_samples), len(c_samples))
     if normalize == "peak":
         b_peak, c_peak = _peak(peaks[0], base), _peak(peaks[1], cand)
         if b_peak is None or c_peak is None:
-            key = f"{_cell(cand.get('device'))}/{_cell(cand.get('dtype'))}"
+            key = f"{cell(cand.get('device'))}/{cell(cand.get('dtype'))}"
             which = "baseline" if b_peak is None else "candidate"
             return _row(base, cand, "noisy", f"no calibrated {key} peak for the {which}", n)
         # time x rate is the work in GEMM-equivalent FLOPs; / the baseline's rate: its time
         c_samples = [s * c_peak / b_peak for s in c_samples]
-    verdict, reason, timing = _judge_times(b_samples, c_samples, threshold, alpha)
+    rounds = (round_sizes(base, n[0]), round_sizes(cand, n[1]))
+    verdict, reason, timing = _judge_times(b_samples, c_samples, threshold, alpha, rounds, typical)
     return _row(base, cand, verdict, reason, n, timing)
+
+
+def round_sizes(row: Mapping[str, object], samples: int) -> list[int]:
+    """The row's ``round_samples`` as sizes; ``[samples]`` (one round) when absent or unusable.
+
+    Unusable (sizes that don't add up to the samples) falls back to one round rather than
+    failing: the row's samples are still good, only their grouping is lost.
+    """
+    text = cell(row.get("round_samples"))
+    try:
+        sizes = [int(v) for v in text.split(";")] if text else []
+    except ValueError:
+        sizes = []
+    return sizes if sizes and sum(sizes) == samples and min(sizes) > 0 else [samples]
+
+
+def _round_statistics(row: Mapping[str, object], statistic: Statistic) -> list[float]:
+    """One ok row's per-round statistic (empty without at least two rounds)."""
+    samples = parse_samples(row.get("samples_ms")) if cell(row.get("status")) == "ok" else []
+    sizes = round_sizes(row, len(samples))
+    if len(sizes) < 2 or min(samples) <= 0:
+        return []
+    return [statistic_of(r, statistic) for r in split_rounds(samples, sizes)]
+
+
+def _typical(rows: Mapping[tuple[str, ...], Mapping[str, object]], statistic: Statistic) -> Drift:
+    return typical_drift(_round_statistics(r, statistic) for r in rows.values())
 
 
 def _sort_key(value: str) -> tuple[tuple[int, int | str], ...]:
@@ -349,7 +378,7 @@ def _slices(rows: Sequence[RowComparison]) -> dict[str, dict[str, Geomean]]:
         groups: dict[str, list[float]] = {}
         for r in rows:
             if r.ratio is not None:
-                groups.setdefault(_record(r)[axis], []).append(r.ratio)  # type: ignore[arg-type]
+                groups.setdefault(as_record(r)[axis], []).append(r.ratio)  # type: ignore[arg-type]
         out[axis] = {v: (geomean(groups[v]), len(groups[v]))
                      for v in sorted(groups, key=_sort_key)}  # fmt: skip
     return out
@@ -372,14 +401,18 @@ def compare_frames(
         raise InputError(f"--normalize: expected none or peak, got {normalize!r}")
     if normalize == "peak" and (baseline_peak is None or candidate_peak is None):
         raise InputError("--normalize peak: both files need calibrated peaks (their sidecars)")
-    base_rows, cand_rows = _index(baseline, names[0]), _index(candidate, names[1])
+    for data, name in ((baseline, names[0]), (candidate, names[1])):
+        if data.empty:  # a gate that passes on a run that died before its first row is wrong
+            raise InputError(f"{name}: no rows (did its run stop before the first one?)")
+    base_rows, cand_rows = index_rows(baseline, names[0]), index_rows(candidate, names[1])
+    typical = (_typical(base_rows, threshold.statistic), _typical(cand_rows, threshold.statistic))
     rows: list[RowComparison] = []
     for key, base in base_rows.items():
         if (cand := cand_rows.get(key)) is None:
             rows.append(_row(base, {}, "missing", f"not in {names[1]}"))
         else:
             pair = (baseline_peak, candidate_peak)
-            rows.append(_compare_pair(base, cand, threshold, alpha, normalize, pair))
+            rows.append(_compare_pair(base, cand, threshold, alpha, normalize, pair, typical))
     rows += [_row({}, c, "new", f"not in {names[0]}") for k, c in cand_rows.items()
              if k not in base_rows]  # fmt: skip
     counts: dict[str, int] = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
@@ -392,55 +425,3 @@ def worst_first(rows: Iterable[RowComparison]) -> list[RowComparison]:
     """Failed, regressed, noisy, missing, new, improved, unchanged; slowest first in each."""
     rank = {v: i for i, v in enumerate(VERDICTS)}
     return sorted(rows, key=lambda r: (rank[r.verdict], -(r.ratio or 0.0)))
-
-
-@dataclass(frozen=True)
-class Speedup:
-    """One strategy on one case (and pass, dtype): baseline median / its median."""
-
-    suite: str
-    case: str
-    pass_: str
-    dtype: str
-    implementation: str
-    median_ms: float
-    baseline_ms: float
-    speedup: float
-
-    record = _record
-
-
-@dataclass(frozen=True)
-class SpeedupTable:
-    baseline_impl: str
-    rows: tuple[Speedup, ...]
-    geomeans: dict[str, Geomean]
-    """implementation → geomean speedup over the cases both measured (every pass)."""
-    cases_without_baseline: tuple[str, ...]
-
-
-def speedups(results: pd.DataFrame, baseline_impl: str) -> SpeedupTable:
-    """Every ok strategy's speedup over ``baseline_impl`` in each case that also measured it.
-
-    Medians are the harness's ``median_ms`` (the same definition as the samples' median).
-    """
-    _index(results, "results")  # the same column and duplicate checks as compare
-    case = [c for c in MATCH if c != "implementation"]
-    keys = [tuple(_cell(v) for v in k) for k in results[case].itertuples(index=False)]
-    impls = [_cell(v) for v in results["implementation"]]
-    if baseline_impl not in impls:
-        present = ", ".join(sorted(set(impls)))
-        raise InputError(f"--baseline-impl: no {baseline_impl} rows; present: {present}")
-    medians = [float(v) for v in pd.to_numeric(results["median_ms"], errors="coerce")]
-    ok = [i for i, st in enumerate(results["status"]) if _cell(st) == "ok" and medians[i] > 0]
-    ref = {keys[i]: medians[i] for i in ok if impls[i] == baseline_impl}
-    rows = tuple(
-        Speedup(k[0], k[1], k[2], k[3], impls[i], medians[i], ref[k], ref[k] / medians[i])
-        for i in ok if (k := keys[i]) in ref
-    )  # fmt: skip
-    by_impl: dict[str, list[float]] = {}
-    for s in rows:
-        by_impl.setdefault(s.implementation, []).append(s.speedup)
-    geomeans = {k: (geomean(v), len(v)) for k, v in sorted(by_impl.items())}
-    lacking = dict.fromkeys(f"{k[0]}/{k[1]} {k[2]} {k[3]}" for k in keys if k not in ref)
-    return SpeedupTable(baseline_impl, rows, geomeans, tuple(lacking))

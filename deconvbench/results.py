@@ -46,6 +46,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "stop_reason",  # precision | budget | max-samples: why sampling stopped
     "clock",  # perf_counter | cuda-event: what timed the samples
     "seed",  # the seed the inputs were drawn from
+    "rounds",  # how many times the row was measured, spread over the run (run --rounds)
+    "round_samples",  # samples per round, ;-joined: how samples_ms splits into rounds
 )
 """Columns this version adds after the contract's (allowed: 'extend freely')."""
 
@@ -61,7 +63,7 @@ KEY_COLUMNS: tuple[str, ...] = ("suite", "case", "implementation", "pass", "dtyp
 
 INT_COLUMNS = frozenset(
     {"schema_version", "batch", "in_channels", "out_channels", "groups", "samples", "flops",
-     "threads", "inner_loops", "seed"}
+     "threads", "inner_loops", "seed", "rounds"}
 )  # fmt: skip
 FLOAT_COLUMNS = frozenset(
     {"median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms", "q1_ms", "q3_ms", "ci_low_ms",
@@ -162,6 +164,14 @@ class ResultWriter:
             self._sync()
 
     def _prepare_resume(self) -> None:
+        # Everything is checked before the file is touched: a file that is not ours (or of
+        # another version) must come out of a refused --resume exactly as it went in.
+        frame = read_results(self.path)  # ignores a torn last row
+        if tuple(frame.columns) != COLUMNS:
+            raise InputError(
+                f"{self.path}: cannot resume, its columns differ from this version's "
+                "(written by another deconvbench version?); start a new file"
+            )
         data = self.path.read_bytes()
         if not data.endswith(b"\n"):  # a row torn by a crash: drop it, it will run again
             cut = data.rfind(b"\n") + 1
@@ -169,7 +179,6 @@ class ResultWriter:
                 raise InputError(f"{self.path}: cannot resume, the header line is incomplete")
             with self.path.open("r+b") as f:
                 f.truncate(cut)
-        frame = read_results(self.path)
         self._done = {
             tuple(str(v) for v in r) for r in frame[list(KEY_COLUMNS)].itertuples(index=False)
         }
@@ -254,9 +263,17 @@ def read_results(path: Path) -> pd.DataFrame:
     """Read and validate a results CSV; every problem is an :class:`InputError` naming it."""
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data.endswith(b"\n") and b"\n" in data:
+        # The writer ends every row with a newline, so a last line without one is a row torn
+        # by a crash (kill -9, power cut): parsed, it would be a bogus row or break the file.
+        data = data[: data.rfind(b"\n") + 1]
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a readable results CSV ({exc})") from None
     columns = tuple(frame.columns)

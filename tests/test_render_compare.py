@@ -17,6 +17,7 @@ from deconvbench import compare as cmp
 from deconvbench.errors import InputError
 from deconvbench.render import PLAIN, RICH, Glyphs
 from deconvbench.render import compare as out
+from deconvbench.speedups import speedups
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DECONVBENCH_UPDATE_GOLDEN") == "1"
@@ -102,7 +103,7 @@ def test_speedups_markdown_golden(tmp_path: Path) -> None:
         row("numpy/direct", pass_="backward", samples=[3.0] * 5),
         row("numpy/direct", case="no-native", samples=[1.0] * 5),
     ]
-    table = cmp.speedups(frame(tmp_path, rows), "torch-cpu/native")
+    table = speedups(frame(tmp_path, rows), "torch-cpu/native")
     check_golden("compare_speedups.md", out.export(table, "markdown"))  # type: ignore[arg-type]
 
 
@@ -194,7 +195,7 @@ def test_json_has_no_nan(tmp_path: Path) -> None:
 
 def test_speedup_csv_and_json(tmp_path: Path) -> None:
     rows = [row("torch-cpu/native", samples=[2.0] * 5), row("numpy/direct", samples=[4.0] * 5)]
-    table = cmp.speedups(frame(tmp_path, rows), "torch-cpu/native")
+    table = speedups(frame(tmp_path, rows), "torch-cpu/native")
     records = list(csv.DictReader(io.StringIO(out.speedup_csv(table))))
     assert [(r["implementation"], float(r["speedup"])) for r in records] == [
         ("torch-cpu/native", 1.0),
@@ -246,7 +247,7 @@ def test_speedup_table_renders(tmp_path: Path) -> None:
         row("numpy/direct", samples=[1.0] * 5),
         row("numpy/direct", case="alone", samples=[1.0] * 5),
     ]
-    text = render(out.export(cmp.speedups(frame(tmp_path, rows), "torch-cpu/native"), "table"))
+    text = render(out.export(speedups(frame(tmp_path, rows), "torch-cpu/native"), "table"))
     assert "speedup over torch-cpu/native" in text and "2.000×" in text
     assert "no torch-cpu/native result for: smoke/alone forward float32" in text
 

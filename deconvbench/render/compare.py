@@ -1,7 +1,7 @@
 """What ``deconvbench compare`` prints: one exporter per format behind one small interface.
 
 As hyperfine's exporters: every format is one function from the finished result (a
-:class:`~deconvbench.compare.Comparison`, or a :class:`~deconvbench.compare.SpeedupTable` for
+:class:`~deconvbench.compare.Comparison`, or a :class:`~deconvbench.speedups.SpeedupTable` for
 ``--baseline-impl``) to output, picked from a dict by name. Nothing here computes a statistic
 or a verdict; the exporters only order, select and format what ``compare.py`` decided.
 
@@ -29,12 +29,11 @@ from ..compare import (
     VERDICTS,
     Comparison,
     RowComparison,
-    Speedup,
-    SpeedupTable,
     worst_first,
 )
 from ..errors import InputError
 from ..results import SCHEMA_VERSION, format_value
+from ..speedups import Speedup, SpeedupTable
 from . import _format as f
 from .table import RICH, Glyphs
 
