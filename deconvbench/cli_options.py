@@ -7,15 +7,19 @@ option, which the CLI turns into exit code 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from . import registry
+from . import footprint, registry
 from .backends.base import Strategy
 from .errors import InputError, Unavailable
+from .footprint import MemoryLimit
 from .problem import DTYPES, PASSES, Pass
 from .render._format import FAILED, RowLike
+from .runner import RunOptions
 
 Note = Callable[[str], None]
 
@@ -68,6 +72,63 @@ def parse_dtype(text: str | None) -> str | None:
     if text is not None and text not in DTYPES:
         raise InputError(f"--dtype: expected one of {', '.join(DTYPES)}, got {text!r}")
     return text
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "k": 2**10,
+    "kib": 2**10,
+    "m": 2**20,
+    "mib": 2**20,
+    "g": 2**30,
+    "gib": 2**30,
+    "t": 2**40,
+    "tib": 2**40,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
+
+
+def parse_max_memory(text: str) -> MemoryLimit:
+    """``8GB`` (10^9), ``512MiB`` (2^20; ``512M`` too), ``75%`` (of the memory available when
+    the run starts: RAM, or free GPU memory for CUDA strategies), or ``none``."""
+    raw = text.strip().lower()
+    if raw == "none":
+        return MemoryLimit("none")
+    problem = (
+        f"--max-memory: expected a size such as 8GB or 512MiB, a share such as 75%, "
+        f"or none; got {text!r}"
+    )
+    if raw.endswith("%"):
+        try:
+            share = float(raw[:-1]) / 100
+        except ValueError:
+            raise InputError(problem) from None
+        if not 0 < share <= 1:
+            raise InputError(
+                f"--max-memory: a share must be above 0% and at most 100%, got {text!r}"
+            )
+        return MemoryLimit("share", share)
+    found = _SIZE.fullmatch(raw)
+    if found is None or found.group(2) not in _UNITS:
+        raise InputError(problem)
+    size = float(found.group(1)) * _UNITS[found.group(2)]
+    if size < 1:
+        raise InputError(f"--max-memory: must be at least one byte, got {text!r}")
+    return MemoryLimit("bytes", size)
+
+
+def with_memory_limits(
+    options: RunOptions, text: str, strategies: Iterable[Strategy]
+) -> RunOptions:
+    """``options`` with the host and GPU limits ``--max-memory`` sets for these strategies;
+    free GPU memory is asked for only when a CUDA strategy is among them."""
+    host, gpu = footprint.resolve_limits(parse_max_memory(text), {s.device for s in strategies})
+    return replace(options, max_memory_bytes=host, max_gpu_memory_bytes=gpu)
 
 
 def _has_wildcard(pattern: str) -> bool:

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import Unavailable, Unsupported
+from ..footprint import result_elements, storage_itemsize
 from ..problem import DTYPES, Pass, Problem
 
 Array = NDArray[np.generic]
@@ -103,6 +104,18 @@ class Strategy(ABC):
         if any(d != 1 for d in problem.dilation) and not caps.dilation:
             return f"{self.name} does not support dilation > 1"
         return None
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """Peak bytes this strategy holds, beyond the inputs handed to it, while a call runs.
+
+        That is what its preparation keeps (device copies, re-laid operands, a retained
+        forward graph) plus the call's own peak (its results and temporaries). The memory
+        guard adds it to the harness's share (``footprint.estimate``) before anything is
+        allocated, so it must be arithmetic on the problem's shapes, cheap, and on the
+        high side rather than the low. This default, for strategies that do not say better,
+        is the pass's results plus one temporary of the same size.
+        """
+        return 2 * result_elements(problem, pass_) * storage_itemsize(problem)
 
     def check(self, problem: Problem, pass_: Pass = "forward") -> None:
         """Raise :class:`Unavailable` or :class:`Unsupported` when this cannot run."""

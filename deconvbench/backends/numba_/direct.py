@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ...problem import Problem
+from ...footprint import result_elements
+from ...problem import Pass, Problem
 from ..base import Array
 from ._common import Call, NumbaStrategy, bias_or_zeros, flat
 from ._geometry import Geometry, tap_slices
@@ -28,6 +29,10 @@ class Direct(NumbaStrategy):
         "the definition in parallel loops: scatter per output plane, gather per input "
         "plane, one reduction per weight; NC(D)HW, no blocking"
     )
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """The results and a zero bias: the kernels write straight into them, no scratch."""
+        return (result_elements(problem, pass_) + problem.out_channels) * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
         from . import _direct_kernels as kern

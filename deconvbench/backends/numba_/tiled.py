@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array
 from ._common import Call, NumbaStrategy, bias_or_zeros, flat
 from ._geometry import (
@@ -67,6 +67,13 @@ def _columns(rows: int, width: int) -> int:
     return -(-width // max(1, blocks))
 
 
+def _most_taps(I: int, O: int, K: int, s: int, p: int, d: int) -> int:
+    """The most kernel taps any forward phase of one dimension has (``forward_axis``'s J),
+    without building its per-output table."""
+    counts = [sum(1 for k in range(K) if (r + p - k * d) % s == 0) for r in range(s)]
+    return max(1, *counts)
+
+
 class Tiled(NumbaStrategy):
     algorithm = "tiled"
     description = (
@@ -81,6 +88,32 @@ class Tiled(NumbaStrategy):
             batch=1, in_channels=1, out_channels=channels, input=1, kernel=1, dtype=dtype
         )
         return [*super().warmup_problems(dtype), wide]
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """The scratch buffers preparation allocates (the re-laid copies) and the results.
+
+        Forward: channels-last x, the weight packed per phase (``s^D`` phases of the most
+        taps any phase has), y. Backward: x and the phase-split grad_output on the padded
+        batch-innermost grid, grad_input's own scratch (a grid-sized one, or channels-last
+        grad_output and a packed weight), and the gradients.
+        """
+        geo = Geometry.of(problem)
+        x, w = math.prod(problem.x_shape), math.prod(problem.weight_shape)
+        cin, cout, n = problem.in_channels, problem.out_channels, problem.batch
+        if pass_ == "forward":
+            taps = math.prod(_most_taps(*axis) for axis in geo.axes())
+            packed = geo.groups * math.prod(geo.stride) * geo.cout_g * taps * geo.cin_g
+            tables = 4 * 8 * sum(geo.output)  # int64 (phase, first, last, source) per output
+            return (x + packed + math.prod(problem.y_shape) + cout) * problem.itemsize + tables
+        ph_axes = [phase_axis(*a) for a in geo.axes()]
+        _, width = grid_axis(ph_axes[2], geo.input[2])
+        rows = [a.rows for a in ph_axes]
+        xb = cin * geo.input[0] * geo.input[1] * width * n
+        gp = cout * math.prod(geo.stride) * rows[0] * rows[1] * width * n
+        dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
+        own = xb if dot_length < SHORT_DOT else math.prod(problem.y_shape) + w + cin
+        results = x + w + (cout if problem.bias else 0)
+        return (xb + gp + own + results) * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
         from . import _layout_kernels as lay

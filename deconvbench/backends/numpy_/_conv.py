@@ -206,6 +206,38 @@ def padded_grad_output(problem: Problem, grad_output: A) -> A:
     return embed(grouped_view(grad_output, problem.groups), lengths, problem.padding)
 
 
+def tensor_elements(problem: Problem) -> tuple[int, int, int, int]:
+    """Elements of x, weight, y and bias (0 without one): the terms of the size estimates."""
+    bias = problem.out_channels if problem.bias else 0
+    return (
+        math.prod(problem.x_shape),
+        math.prod(problem.weight_shape),
+        math.prod(problem.y_shape),
+        bias,
+    )
+
+
+def padded_grad_output_elements(problem: Problem) -> int:
+    """Size of :func:`padded_grad_output`."""
+    return (
+        problem.batch
+        * problem.out_channels
+        * math.prod(
+            (i - 1) * s + d * (k - 1) + 1
+            for i, s, d, k in zip(
+                problem.input, problem.stride, problem.dilation, problem.kernel, strict=True
+            )
+        )
+    )
+
+
+def grad_output_cols_elements(problem: Problem) -> int:
+    """Size of :func:`grad_output_cols`: ``Cout·∏K`` rows of ``N·∏I`` columns."""
+    return (
+        problem.batch * problem.out_channels * math.prod(problem.kernel) * math.prod(problem.input)
+    )
+
+
 def grad_output_cols(problem: Problem, grad_output: A) -> A:
     """``(g, Cout/g·∏K, N·∏I)``: grad_output at ``o = i·s − p + k·d`` (0 outside the output).
 

@@ -9,19 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array, Prepared, Strategy, numpy_fetch
 
 Forward = Callable[[Problem, Array, Array, Array | None], Array]
 Backward = Callable[[Problem, Array, Array, Array], tuple[Array, Array, Array | None]]
+Workspace = Callable[[Problem, Pass], int]
 
 
 class NumpyStrategy(Strategy):
-    """Subclasses name their algorithm and set ``forward_fn``/``backward_fn`` (staticmethods)."""
+    """Subclasses name their algorithm and set ``forward_fn``/``backward_fn`` (staticmethods),
+    and ``workspace_fn``: the elements a call holds at its peak (results included)."""
 
     backend = "numpy"
     forward_fn: Forward
     backward_fn: Backward
+    workspace_fn: Workspace
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        # numpy strategies allocate nothing in preparation: the call's peak is all
+        return self.workspace_fn(problem, pass_) * problem.itemsize
 
     def prepare_forward(
         self, problem: Problem, x: Array, weight: Array, bias: Array | None

@@ -9,10 +9,13 @@ grad_weight[k] is ``X · G_kᵀ``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array
+from ._conv import tensor_elements
 from ._layout import (
     add_bias,
     bias_grad,
@@ -68,9 +71,20 @@ def backward(
     return from_grouped(GX), weight_ungrouped(GW), bias_grad(problem, grad_output)
 
 
+def workspace(problem: Problem, pass_: Pass) -> int:
+    """Peak elements of a call: the grouped copies, the accumulators, the NCHW result, and
+    two taps' products (a tap's product is computed while the previous one is alive)."""
+    x, w, y, b = tensor_elements(problem)
+    tap = problem.batch * problem.out_channels * math.prod(problem.input)  # Z, or G
+    if pass_ == "forward":
+        return x + 2 * y + 2 * tap + w  # X, Y, NCHW y, two Z, a tap's weight
+    return 5 * x + y + w + 2 * tap + b  # X, GY, GX, GW, 2 G, 2 Xv, GX's product, NCHW gx
+
+
 class Direct(NumpyStrategy):
     algorithm = "direct"
     description = "scatter-add by kernel tap, one GEMM per tap over batch and space"
 
     forward_fn = staticmethod(forward)
     backward_fn = staticmethod(backward)
+    workspace_fn = staticmethod(workspace)

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 from ...problem import Pass, Problem
 from ..base import Array
+from ._conv import tensor_elements
 from ._layout import add_bias, bias_grad, weight_grouped
 from ._strategy import NumpyStrategy
 
@@ -329,6 +330,29 @@ def spectrum_bytes(problem: Problem) -> int:
     return 2 * bins * per_bin * 2 * problem.itemsize  # complex, and one temporary of each
 
 
+def workspace(problem: Problem, pass_: Pass) -> int:
+    """Peak elements (of the real dtype: a complex number counts 2) of a call.
+
+    The spectra on the ``n`` grid (kernel, input, output, and the product of the channel
+    mix), the input's ``M``-point spectrum while it is tiled (about four copies of it:
+    the rfft, the mirrored half, the full spectrum and the reindexed one), the inverse
+    transform's real result over the whole grid, and the results.
+    """
+    x, w, y, b = tensor_elements(problem)
+    if not reaches_output(problem):
+        return 2 * (y if pass_ == "forward" else x + w) + b
+    plan, g = make_plan(problem), problem.groups
+    n, cin, cout = problem.batch, problem.in_channels, problem.out_channels
+    bins = g * math.prod(plan.spectrum)
+    kernel = bins * (cin // g) * (cout // g)
+    small = 4 * n * cin * math.prod(plan.m)  # input_spectrum's temporaries
+    if pass_ == "forward":
+        spectra = kernel + 2 * bins * n * (cin // g) + 2 * bins * n * (cout // g)
+        return 2 * (spectra + small) + n * cout * math.prod(plan.n) + y
+    spectra = 2 * kernel + 2 * bins * n * (cin // g) + 3 * bins * n * (cout // g)
+    return 2 * (spectra + small) + n * cin * math.prod(plan.m) + x + w + b
+
+
 class FFT(NumpyStrategy):
     algorithm = "fft"
     description = (
@@ -351,3 +375,4 @@ class FFT(NumpyStrategy):
 
     forward_fn = staticmethod(forward)
     backward_fn = staticmethod(backward)
+    workspace_fn = staticmethod(workspace)

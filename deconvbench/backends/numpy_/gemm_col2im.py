@@ -18,12 +18,22 @@ Backward is the mirror image: gather grad_output at those positions into columns
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array
-from ._conv import bias_view, grad_output_cols, grouped_view, new_output, write_phase
+from ._conv import (
+    bias_view,
+    grad_output_cols,
+    grad_output_cols_elements,
+    grouped_view,
+    new_output,
+    padded_grad_output_elements,
+    tensor_elements,
+    write_phase,
+)
 from ._layout import bias_grad, from_grouped, phase_tap_slices, phases, to_grouped
 from ._strategy import NumpyStrategy
 
@@ -74,9 +84,25 @@ def backward(
     return from_grouped(gx), gw.reshape(weight.shape), bias_grad(problem, grad_output)
 
 
+def workspace(problem: Problem, pass_: Pass) -> int:
+    """Peak elements of a call: forward the batch-last X, the columns ``Cout·∏K × N·∏I``,
+    the output and two phase accumulators; backward grad_output's columns and three
+    input-sized arrays (gx, the grouped X, NCHW gx)."""
+    x, w, y, b = tensor_elements(problem)
+    if pass_ == "forward":
+        cols = problem.out_channels * math.prod(problem.kernel) * (x // problem.in_channels)
+        largest = math.prod(max(ph.count for ph in dim) for dim in phases(problem))
+        acc = problem.batch * problem.out_channels * largest
+        return x + cols + y + 2 * acc
+    gcols = grad_output_cols_elements(problem)
+    early = padded_grad_output_elements(problem) + gcols
+    return max(early, gcols + 3 * x + w) + b
+
+
 class GemmCol2im(NumpyStrategy):
     algorithm = "gemm-col2im"
     description = "one GEMM Wᵀ·X over the whole batch into columns, then col2im scatter-add"
 
     forward_fn = staticmethod(forward)
     backward_fn = staticmethod(backward)
+    workspace_fn = staticmethod(workspace)

@@ -38,15 +38,18 @@ from typing import Literal
 
 import numpy as np
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array
 from ._conv import (
     bias_view,
     embed,
+    grad_output_cols_elements,
     grouped_view,
     im2col,
     new_output,
     padded_grad_output,
+    padded_grad_output_elements,
+    tensor_elements,
     windows,
     write_phase,
 )
@@ -266,9 +269,36 @@ def backward(
     return from_grouped(gx), gw.reshape(weight.shape), bias_grad(problem, grad_output)
 
 
+def workspace(problem: Problem, pass_: Pass) -> int:
+    """Peak elements of a call.
+
+    Forward: the padded batch-last input, the output, and the worst phase under either
+    lowering (``auto`` may pick either): im2col holds the phase's columns, its sub-kernel
+    and two phase results (one is computed while the previous phase's is alive); shifted
+    holds an accumulator over the padded width, the previous phase's and one tap's GEMM.
+    Backward: padded grad_output, its columns, and three input-sized arrays.
+    """
+    x, w, y, b = tensor_elements(problem)
+    if pass_ == "backward":
+        gcols = grad_output_cols_elements(problem)
+        return padded_grad_output_elements(problem) + gcols + 3 * x + w + b
+    n, cin, cout = problem.batch, problem.in_channels, problem.out_channels
+    per_dim = phases(problem)
+    padded = [
+        i + sum(_input_padding(dim, i)) for dim, i in zip(per_dim, problem.input, strict=True)
+    ]
+    counts = [max(ph.count for ph in dim) for dim in per_dim]
+    taps = math.prod(max(ph.taps for ph in dim) for dim in per_dim)
+    outputs = n * math.prod(counts)
+    im2col = cin * taps * outputs + w + 2 * cout * outputs
+    shifted = 3 * cout * n * counts[0] * math.prod(padded[1:]) + w
+    return n * cin * math.prod(padded) + y + max(im2col, shifted)
+
+
 class Subpixel(NumpyStrategy):
     algorithm = "subpixel"
     description = "phase decomposition: s^d dense sub-convolutions (one GEMM each), interleaved"
 
     forward_fn = staticmethod(forward)
     backward_fn = staticmethod(backward)
+    workspace_fn = staticmethod(workspace)

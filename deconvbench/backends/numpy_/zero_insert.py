@@ -19,9 +19,11 @@ Backward, in the same spirit:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array
 from ._conv import (
     bias_view,
@@ -29,9 +31,12 @@ from ._conv import (
     embed,
     flip_kernel,
     grad_output_cols,
+    grad_output_cols_elements,
     grouped_view,
     im2col,
     new_output,
+    padded_grad_output_elements,
+    tensor_elements,
 )
 from ._layout import bias_grad, from_grouped, to_grouped, weight_grouped, weight_ungrouped
 from ._strategy import NumpyStrategy
@@ -83,9 +88,28 @@ def backward(
     return from_grouped(gx), weight_ungrouped(gw), bias_grad(problem, grad_output)
 
 
+def workspace(problem: Problem, pass_: Pass) -> int:
+    """Peak elements of a call: the sparse input, its im2col (∏K times the output, per
+    input channel), the GEMM result and the NCHW result; backward also the columns of
+    grad_output."""
+    x, w, y, b = tensor_elements(problem)
+    spans = (
+        o + d * (k - 1)
+        for o, d, k in zip(problem.output, problem.dilation, problem.kernel, strict=True)
+    )
+    sparse = problem.batch * problem.in_channels * math.prod(spans)
+    cols = problem.in_channels * math.prod(problem.kernel) * (y // problem.out_channels)
+    if pass_ == "forward":
+        return sparse + cols + 2 * y + 2 * w
+    gcols = grad_output_cols_elements(problem)
+    early = padded_grad_output_elements(problem) + gcols  # while grad_output's im2col runs
+    return max(early, gcols + 2 * x + sparse + cols + y + 2 * w) + b
+
+
 class ZeroInsert(NumpyStrategy):
     algorithm = "zero-insert"
     description = "zero-dilate and pad the input, im2col, one GEMM with the flipped kernel"
 
     forward_fn = staticmethod(forward)
     backward_fn = staticmethod(backward)
+    workspace_fn = staticmethod(workspace)

@@ -191,6 +191,31 @@ def fetch(result: object) -> tuple[Array | None, ...]:
 # --- problem helpers shared by the algorithms -------------------------------------------
 
 
+def library_allowance(*elements: int) -> int:
+    """Elements to allow for what oneDNN or cuDNN allocate inside one of their calls.
+
+    Their workspaces are not visible through torch's API, so this is a rule of thumb, not
+    an account: twice the operands and results of the call, since oneDNN reorders each
+    operand (and the result back) between torch's layout and its blocked ones, and both
+    libraries take a scratchpad of about that order. Measured on oneDNN (torch CPU,
+    float32), no call took more than 1.6x what its operands and results hold; cuDNN's
+    workspace depends on the algorithm it picks (``native-cudnn-benchmark`` may pick a
+    hungrier one), which this does not know.
+    """
+    return 2 * sum(elements)
+
+
+def slow_path_columns(device: Device, problem: Problem, columns: int) -> int:
+    """``columns`` when torch's own CPU convolution kernels run this problem, else 0.
+
+    oneDNN takes float32 convolutions on CPU; other dtypes (float64 always, float16 and
+    bfloat16 without the CPU's native support) go to torch's ``slow_conv*`` kernels, which
+    unfold their input into im2col buffers (the whole batch at once, in the forward) that
+    oneDNN does not need. Callers say how many buffers of how many elements, as measured.
+    """
+    return 0 if device.kind != "cpu" or problem.dtype == "float32" else columns
+
+
 def spatial_dims(problem: Problem) -> tuple[int, ...]:
     """Indices of the spatial dimensions of an activation or weight tensor."""
     return tuple(range(2, 2 + problem.ndim))

@@ -15,13 +15,15 @@ Two shapes of strategy live on it:
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 
 import torch
 
-from ...problem import Problem
+from ...footprint import input_elements, result_elements
+from ...problem import Pass, Problem
 from ..base import Array, Capabilities, Prepared, Strategy
-from ._common import ALL_DTYPES, Device, fetch
+from ._common import ALL_DTYPES, Device, fetch, library_allowance, slow_path_columns
 
 
 class TorchStrategy(Strategy):
@@ -37,6 +39,20 @@ class TorchStrategy(Strategy):
 
     def unavailable_reason(self) -> str | None:
         return self.torch_device.unavailable_reason()
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """The operands' device copies, the results, and :func:`library_allowance` for
+        the one library call a ``native`` or ``compiled`` pass is: what oneDNN or cuDNN
+        allocate inside it is unknown, so this is a modest allowance, not an account.
+        Off oneDNN (CPU, not float32), torch's transposed convolution holds columns of
+        ``Cout·∏K·∏I`` per sample: the whole batch's forward, two samples' backward
+        (measured)."""
+        operands, results = input_elements(problem, pass_), result_elements(problem, pass_)
+        cols = problem.out_channels * math.prod(problem.kernel) * math.prod(problem.input)
+        cols *= problem.batch if pass_ == "forward" else 2
+        library = library_allowance(operands, results)
+        library += slow_path_columns(self.torch_device, problem, cols)
+        return (operands + results + library) * problem.itemsize
 
     def inputs(
         self, problem: Problem, x: Array, weight: Array, bias: Array | None

@@ -28,7 +28,7 @@ import math
 import torch
 import torch.nn.functional as F  # noqa: N812 (the torch idiom)
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..numpy_._layout import tap_slices
 from ._common import bias_view, pad_amounts
 from ._strategy import AutogradStrategy
@@ -98,6 +98,22 @@ def forward(
     return y
 
 
+def workspace_elements(problem: Problem, pass_: Pass) -> int:
+    """Peak elements of a pass (see :meth:`GemmCol2im.workspace_bytes`)."""
+    x, w, y = (math.prod(s) for s in (problem.x_shape, problem.weight_shape, problem.y_shape))
+    b = problem.out_channels if problem.bias else 0
+    cols = problem.batch * problem.out_channels * math.prod(problem.kernel)
+    cols *= math.prod(problem.input)
+    folded = problem.groups != 1 or math.prod(problem.input) < FOLD_BATCH_BELOW
+    copies = cols + x if folded else 0  # the batch-folded x and the un-permuted columns
+    if pass_ == "forward":
+        return x + w + b + cols + copies + 2 * y
+    graph = y + (x if folded else 0)
+    taps = math.prod(problem.kernel) if problem.ndim == 3 else 0
+    grads = 3 * cols + copies + 2 * problem.batch * w + x + w + b + taps * y
+    return x + w + y + b + graph + grads
+
+
 class GemmCol2im(AutogradStrategy):
     algorithm = "gemm-col2im"
     description = "GEMM into columns, then col2im (F.fold; per-tap slice adds in 3-D)"
@@ -106,3 +122,12 @@ class GemmCol2im(AutogradStrategy):
         self, problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         return forward(problem, x, weight, bias)
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """Operands' copies, the columns ``N·Cout·∏K·∏I`` (and, with the batch folded,
+        their permuted copy), y and fold's padded copy. Backward: the kept graph (y), the
+        columns' gradient (unfold of grad_output) and two copies of it, the per-sample weight
+        gradients of the broadcast weight (N times the weight), and in 3-D one y-sized
+        gradient per kernel tap, which autograd's backward of the in-place slice-adds
+        keeps alive together."""
+        return workspace_elements(problem, pass_) * problem.itemsize

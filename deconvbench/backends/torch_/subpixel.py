@@ -28,9 +28,18 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F  # noqa: N812 (the torch idiom)
 
-from ...problem import Problem
+from ...problem import Pass, Problem
 from ..base import Array, Prepared
-from ._common import CONV, bias_view, conv_weight, fetch, pad_amounts, spatial_dims
+from ._common import (
+    CONV,
+    bias_view,
+    conv_weight,
+    fetch,
+    library_allowance,
+    pad_amounts,
+    slow_path_columns,
+    spatial_dims,
+)
 from ._strategy import AutogradStrategy
 
 
@@ -227,6 +236,37 @@ class Subpixel(AutogradStrategy):
         self, problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         return forward(problem, x, weight, bias)
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """Operands' copies, y, the flipped kernel, and the worst phase: its padded input,
+        its result (and, backward, grad_output's contiguous slice, the phase's gradients)
+        and the library allowance of its convolution (off oneDNN, up to three im2col
+        buffers of the phase forward and four backward, as measured with float64).
+        Backward adds grad_input and the kernel gradients (flipped, then flipped back),
+        and holds a phase's gradients while the next phase's are computed."""
+        x, w, y = (math.prod(s) for s in (problem.x_shape, problem.weight_shape, problem.y_shape))
+        b = problem.out_channels if problem.bias else 0
+        per_dim = phases(problem)
+        counts = (max(a.count for a in dim) for dim in per_dim)
+        lengths = (
+            max([i] + [i + a.pad[0] + a.pad[1] for a in dim])
+            for dim, i in zip(per_dim, problem.input, strict=True)
+        )
+        taps = math.prod(
+            max((len(range(k)[a.taps]) for a in dim if a.taps is not None), default=0)
+            for dim, k in zip(per_dim, problem.kernel, strict=True)
+        )
+        count = math.prod(counts)
+        out = problem.batch * problem.out_channels * count
+        padded = problem.batch * problem.in_channels * math.prod(lengths)
+        conv = library_allowance(padded, w, out)
+        fwd = pass_ == "forward"
+        cols = problem.batch * problem.in_channels * taps * count
+        conv += slow_path_columns(self.torch_device, problem, (3 if fwd else 4) * cols)
+        if fwd:
+            return (x + w + b + w + y + 2 * out + padded + conv) * problem.itemsize
+        grads = x + w + 2 * out + 3 * padded + w + w + b
+        return (y + x + w + w + grads + conv) * problem.itemsize
 
     def prepare_backward(
         self, problem: Problem, grad_output: Array, x: Array, weight: Array
