@@ -20,7 +20,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 from rich.console import RenderableType
 
-from . import api, env, runner, suite
+from . import api, env, footprint, runner, suite
 from .backends.base import Strategy
 from .case import Case
 from .cli_options import (
@@ -32,6 +32,33 @@ from .cli_options import (
     parse_precision,
     parse_shard,
     select_strategies,
+    with_memory_limits,
+)
+from .cli_params import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_ROUNDS,
+    BaselineImplOpt,
+    BudgetOpt,
+    CaseOpt,
+    DebugOpt,
+    DtypeOpt,
+    FormatOpt,
+    ImplOpt,
+    IsolateOpt,
+    L2FlushOpt,
+    MaxMemoryOpt,
+    MinSamplesOpt,
+    OutputOpt,
+    OverwriteOpt,
+    PassOpt,
+    PrecisionOpt,
+    ResumeOpt,
+    RoundsOpt,
+    SeedOpt,
+    ShardOpt,
+    SuiteOpt,
+    ThreadsOpt,
+    TimeoutOpt,
 )
 from .errors import InputError, Unavailable
 from .harness.peak import calibrate_peaks_with_reasons, peaks_as_facts
@@ -42,6 +69,7 @@ from .render._format import FAILED, RowLike
 from .render.plain import PlainProgress
 from .render.progress import LiveProgress
 from .results import ResultWriter, read_sidecar, write_sidecar
+from .rounds import Journal
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -98,46 +126,6 @@ def _root(
     _State.debug = debug
 
 
-# --- options shared by run and verify ---------------------------------------------------------
-
-SuiteOpt = Annotated[
-    list[str] | None,
-    typer.Option("--suite", "-s", help="Suite name or path to a .toml (repeatable)."),
-]
-CaseOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--case",
-        "-c",
-        help="One problem as key=value pairs, e.g. "
-        "'batch=16,in_channels=512,out_channels=256,input=4x4,kernel=4,stride=2,padding=1'.",
-    ),
-]
-ImplOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--impl",
-        "-i",
-        help="Strategy glob, e.g. 'numpy/*' or '*/subpixel' "
-        "(repeatable; default: every strategy available here).",
-    ),
-]
-PassOpt = Annotated[
-    str | None,
-    typer.Option("--pass", help="forward, backward or all (default: each case's own passes)."),
-]
-DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Override every case's dtype.")]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--threads", "-t", min=1, help="Threads for torch, BLAS and numba (default: all cores)."
-    ),
-]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated inputs.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
-FormatOpt = Annotated[str, typer.Option("--format", help="table or json")]
-
-
 # --- commands ----------------------------------------------------------------------------
 
 
@@ -147,13 +135,14 @@ def _execute(
     writer: ResultWriter | None,
     facts: runner.RunFacts,
     screen: Screen,
+    journal: Journal | None = None,
 ) -> tuple[Sequence[RowLike], bool]:
     """Run the tasks with a progress display; (rows, interrupted)."""
     display = (
         PlainProgress(screen.err.file, tasks) if screen.plain else LiveProgress(screen.err, tasks)
     )
     try:
-        return runner.execute(tasks, options, display, writer, facts), False
+        return runner.execute(tasks, options, display, writer, facts, journal=journal), False
     except KeyboardInterrupt:
         return display.rows, True  # the display saw every finished row
     finally:
@@ -236,53 +225,20 @@ def run(
     pass_: PassOpt = None,
     dtype: DtypeOpt = None,
     threads: ThreadsOpt = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Results CSV (default: "
-            "results/deconvbench-<timestamp>.csv); run facts go to <output>.json.",
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing output.")
-    ] = False,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an existing output, skipping its rows.")
-    ] = False,
-    budget: Annotated[
-        float, typer.Option("--budget", help="At most this many seconds sampling a measurement.")
-    ] = 1.0,
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision", help="Target half-width of the median's 95% CI, relative: 2% or 0.02."
-        ),
-    ] = "2%",
-    min_samples: Annotated[int, typer.Option("--min-samples", help="Fewest samples.")] = 5,
+    output: OutputOpt = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    budget: BudgetOpt = 1.0,
+    precision: PrecisionOpt = "2%",
+    min_samples: MinSamplesOpt = 5,
+    rounds: RoundsOpt = DEFAULT_ROUNDS,
     seed: SeedOpt = 0,
-    baseline_impl: Annotated[
-        str | None,
-        typer.Option(
-            "--baseline-impl",
-            help="Speedups against this strategy, added to the run "
-            "(default: the native strategy on each device).",
-        ),
-    ] = None,
-    l2_flush: Annotated[
-        bool, typer.Option("--l2-flush", help="Flush the GPU's L2 cache between samples.")
-    ] = False,
-    shard: Annotated[
-        str | None,
-        typer.Option("--shard", help="Run part I of N (whole cases, round-robin): 2/8."),
-    ] = None,
-    isolate: Annotated[
-        bool, typer.Option("--isolate", help="Each measurement in a worker process.")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="With --isolate: kill a worker after this (s).")
-    ] = 600.0,
+    baseline_impl: BaselineImplOpt = None,
+    l2_flush: L2FlushOpt = False,
+    shard: ShardOpt = None,
+    isolate: IsolateOpt = False,
+    timeout: TimeoutOpt = 600.0,
+    max_memory: MaxMemoryOpt = DEFAULT_MAX_MEMORY,
     debug: DebugOpt = False,
 ) -> None:
     """Verify, then time, every strategy on every case; write the CSV and its sidecar.
@@ -300,11 +256,14 @@ def run(
         min_samples=min_samples,
         l2_flush=l2_flush,
         isolate=isolate,
+        rounds=rounds,
         timeout_s=timeout,
     )
     screen = Screen.for_streams()
     part = parse_shard(shard)
     case_list, strategies = _plan(suites, cases, dtype, impls, baseline_impl, screen)
+    footprint.refuse_impossible(case_list, options.passes)  # before any file or array exists
+    options = with_memory_limits(options, max_memory, strategies)
     if part is not None:
         case_list = runner.shard(case_list, *part)
     path = output or default_output()
@@ -344,13 +303,17 @@ def run(
             **({"resumed_from": earlier} if earlier is not None else {}),
         }
         sidecar = write_sidecar(path, sidecar_facts)
-        rows, interrupted = _execute(tasks, options, writer, facts, screen)
+        journal = Journal(path, mode)
+        rows, interrupted = _execute(tasks, options, writer, facts, screen, journal)
         sidecar_facts.update(finished_at=runner.utc_now(), rows=len(rows), interrupted=interrupted)
         write_sidecar(path, sidecar_facts)
     _show_results(screen, rows, baseline_impl)
     screen.note(f"results: {path} ({len(rows)} rows); run facts: {sidecar}")
     if interrupted:
-        screen.note(f"interrupted: the {len(rows)} finished rows are kept; --resume continues")
+        pending = " (and the finished rounds of the others)" if options.rounds > 1 else ""
+        screen.note(
+            f"interrupted: the {len(rows)} finished rows{pending} are kept; --resume continues"
+        )
         raise typer.Exit(130)
     raise typer.Exit(exit_code(rows))
 
@@ -365,6 +328,7 @@ def verify(
     dtype: DtypeOpt = None,
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
+    max_memory: MaxMemoryOpt = DEFAULT_MAX_MEMORY,
     debug: DebugOpt = False,
 ) -> None:
     """Check every strategy against the float64 reference (no timing); exit 1 on any mismatch."""
@@ -373,6 +337,8 @@ def verify(
     )
     screen = Screen.for_streams()
     case_list, strategies = _plan(suites, cases, dtype, impls, None, screen)
+    footprint.refuse_impossible(case_list, options.passes)
+    options = with_memory_limits(options, max_memory, strategies)
     tasks = runner.plan(case_list, strategies, options)
     rows, interrupted = _execute(tasks, options, None, runner.RunFacts.create(), screen)
     screen.show(tables.verification_table(rows, screen.glyphs))

@@ -1,7 +1,7 @@
 """``run --isolate``: one measurement per worker process, so a strategy can't take the run down.
 
 The worker (a *spawned* process: no state inherited from the parent, no forked threads)
-runs exactly what an in-process run does (``runner.run_task``) and sends the row back over
+runs exactly what an in-process run does (``steps.run_task``) and sends the row back over
 a pipe. The parent only waits:
 
 - a row arrives → it is the result (an exception inside the worker already became an
@@ -24,7 +24,11 @@ from multiprocessing.connection import Connection
 
 from .harness.threads import limit_threads
 from .results import Row
-from .runner import NullSink, RunFacts, RunOptions, Task, _Context, base_row, run_task
+from .runner import NullSink, RunFacts, RunOptions, Task
+from .steps import RunContext, base_row, run_task
+
+EXIT_GRACE_S = 10.0
+"""How long a worker that closed its pipe may take to die before it is killed."""
 
 
 def _worker(conn: Connection, task: Task, options: RunOptions, facts: RunFacts) -> None:
@@ -39,7 +43,7 @@ def _worker(conn: Connection, task: Task, options: RunOptions, facts: RunFacts) 
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, fatal)
     with limit_threads(options.threads) as threads:
-        row = run_task(task, _Context(options, facts, threads, None), NullSink())
+        row = run_task(task, RunContext(options, facts, threads, None), NullSink())
     conn.send(row)
     conn.close()
 
@@ -65,12 +69,16 @@ def run_isolated(task: Task, options: RunOptions, facts: RunFacts, timeout_s: fl
     try:
         if receive.poll(timeout_s):
             row = receive.recv()
-    except EOFError:  # the worker died before sending anything
-        pass
-    finally:
-        if row is None and worker.is_alive():
-            worker.kill()
+        else:
             status, message = "timeout", f"no result within {timeout_s:g} s; worker killed"
+    except EOFError:
+        # The worker closed the pipe without a row: it is dying. Its pipe closes before the
+        # kernel reports it dead, so give it a moment to finish dying, or its crash would be
+        # misread as a hang (this raced on loaded machines).
+        worker.join(EXIT_GRACE_S)
+    finally:
+        if worker.is_alive():
+            worker.kill()
         worker.join()
         receive.close()
     if row is not None:
@@ -78,6 +86,6 @@ def run_isolated(task: Task, options: RunOptions, facts: RunFacts, timeout_s: fl
     if not status:
         status, message = "crashed", f"worker {_describe_exit(worker.exitcode)}"
     with limit_threads(1) as threads:  # only to build the identity columns
-        failed = base_row(task, _Context(options, facts, threads, None))
+        failed = base_row(task, RunContext(options, facts, threads, None))
     failed["status"], failed["message"], failed["timestamp"] = status, message, facts.now()
     return failed

@@ -1,38 +1,37 @@
 """The run loop: (case × strategy × pass) tasks → verified, measured result rows.
 
-``plan`` lists the tasks in a fixed order; ``execute`` runs them one by one, each through
-the same small steps (support → inputs → prepare → verify → memory → measure → row), writes
-every row as soon as it exists, and never lets one strategy's failure stop the run: its
-exception becomes the row's status and message.
+``plan`` lists the tasks in a fixed order; ``execute`` runs them one by one (in rounds, with
+``--rounds``), each through the same small steps (``steps.run_task``: support → memory →
+inputs → prepare → verify → measure → row), writes every row as soon as it exists, and never
+lets one strategy's failure stop the run: its exception becomes the row's status and message.
 """
 
 from __future__ import annotations
 
-import math
+import signal
 import socket
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from . import __version__
-from .backends.base import Prepared, Strategy
+from .backends.base import Strategy
 from .case import Case
-from .data import Inputs, make_inputs
-from .errors import InputError, Unavailable, Unsupported
-from .harness.clocks import Clock, clock_for
-from .harness.measure import Measurement, Settings, make_l2_flush, measure
-from .harness.memory import peak_memory
-from .harness.peak import peak_fraction
-from .harness.threads import ThreadSettings, limit_threads
-from .problem import PASSES, Pass, Problem, format_tuple
-from .results import COLUMNS, SCHEMA_VERSION, ResultWriter, Row, row_key
-from .verify import Verification, compare_results, expected, prepare
+from .errors import InputError
+from .harness.clocks import Clock
+from .harness.measure import Settings
+from .harness.threads import limit_threads
+from .problem import PASSES, Pass
+from .results import ResultWriter, Row, row_key
+from .rounds import Journal, round_label
+from .steps import RunContext, merge_rounds, run_task
 
-MESSAGE_LIMIT = 500
-"""Longest message kept in a row (a traceback's last line is enough to act on)."""
+MAX_ROUNDS = 100
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,9 @@ class RunOptions:
     l2_flush: bool = False  # CUDA
     isolate: bool = False  # each task in a worker process (see isolate.py)
     timeout_s: float = 600.0  # with isolate: a worker silent this long is killed
+    max_memory_bytes: int | None = None  # host memory a task may need (None: no limit)
+    max_gpu_memory_bytes: int | None = None  # GPU memory a CUDA task may need
+    rounds: int = 1  # each task measured this many times, in passes over the run (rounds.py)
 
     def __post_init__(self) -> None:
         if self.passes is not None:
@@ -70,6 +72,17 @@ class RunOptions:
             raise InputError(f"warmup: must be >= 0 seconds, got {self.warmup_s}")
         if not self.timeout_s > 0:
             raise InputError(f"timeout: must be > 0 seconds, got {self.timeout_s}")
+        for name in ("max_memory_bytes", "max_gpu_memory_bytes"):
+            limit = getattr(self, name)
+            if limit is not None and (isinstance(limit, bool) or limit < 1):
+                raise InputError(f"max_memory: must be a positive number of bytes, got {limit}")
+        if isinstance(self.rounds, bool) or not 1 <= self.rounds <= MAX_ROUNDS:
+            raise InputError(f"rounds: must be between 1 and {MAX_ROUNDS}, got {self.rounds}")
+
+    @property
+    def effective_rounds(self) -> int:
+        """Rounds actually run: one when nothing is timed."""
+        return 1 if self.verify_only else self.rounds
 
     def settings(self) -> Settings:
         return Settings(
@@ -89,6 +102,12 @@ class Task:
     case: Case
     strategy: Strategy
     pass_: Pass
+    round: int = 0  # 0-based; only the first round verifies and reads memory
+    rounds: int = 1
+
+    @property
+    def round_label(self) -> str:
+        return round_label(self.round, self.rounds)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -103,7 +122,10 @@ class ProgressSink(Protocol):
     def started(self, total: int) -> None: ...
     def task_started(self, task: Task) -> None: ...
     def task_progress(self, task: Task, samples: int, elapsed_s: float) -> None: ...
-    def task_finished(self, task: Task, row: Row) -> None: ...
+    def task_finished(self, task: Task, row: Row | None) -> None:
+        """A task's round is done; ``row`` is its final row, or None when more rounds follow
+        (or an earlier round already finished it)."""
+
     def finished(self) -> None: ...
 
 
@@ -119,7 +141,7 @@ class NullSink:
     def task_progress(self, task: Task, samples: int, elapsed_s: float) -> None:
         pass
 
-    def task_finished(self, task: Task, row: Row) -> None:
+    def task_finished(self, task: Task, row: Row | None) -> None:
         pass
 
     def finished(self) -> None:
@@ -175,224 +197,6 @@ def shard(cases: list[Case], index: int, count: int) -> list[Case]:
     return [case for i, case in enumerate(cases) if i % count == index - 1]
 
 
-# --- per-run state -----------------------------------------------------------------------
-
-
-class _Context:
-    """State shared by the tasks of one run: options, facts, threads and caches.
-
-    Tasks arrive grouped by case, so the caches keep only the current problem: every
-    strategy and pass of a case shares one set of inputs and one reference result per pass,
-    which is computed once (the float64 reference is the slowest thing in a run).
-    """
-
-    def __init__(
-        self, options: RunOptions, facts: RunFacts, threads: ThreadSettings, clock: Clock | None
-    ) -> None:
-        self.options = options
-        self.settings = options.settings()
-        self.facts = facts
-        self.threads = threads
-        self.clock = clock
-        self._problem: Problem | None = None
-        self._inputs: Inputs | None = None
-        self._expected: dict[Pass, tuple[object, ...]] = {}
-        self._flush: dict[str, Callable[[], None] | None] = {}
-
-    def _switch(self, problem: Problem) -> None:
-        if problem != self._problem:
-            self._problem, self._inputs, self._expected = problem, None, {}
-
-    def inputs(self, problem: Problem) -> Inputs:
-        self._switch(problem)
-        if self._inputs is None:
-            self._inputs = make_inputs(problem, self.options.seed)
-        return self._inputs
-
-    def expected(self, problem: Problem, pass_: Pass) -> tuple[object, ...]:
-        inputs = self.inputs(problem)
-        if pass_ not in self._expected:
-            self._expected[pass_] = expected(problem, pass_, inputs)
-        return self._expected[pass_]
-
-    def clock_for(self, device: str) -> Clock:
-        return self.clock if self.clock is not None else clock_for(device)
-
-    def flush_for(self, device: str) -> Callable[[], None] | None:
-        if not self.options.l2_flush:
-            return None
-        if device not in self._flush:
-            self._flush[device] = make_l2_flush(device)
-        return self._flush[device]
-
-
-# --- the steps of one task -----------------------------------------------------------------
-
-
-def base_row(task: Task, ctx: _Context) -> Row:
-    """A row with the task's identity and problem filled in, every result column empty."""
-    p, s = task.case.problem, task.strategy
-    row: Row = dict.fromkeys(COLUMNS)
-    row.update(
-        schema_version=SCHEMA_VERSION,
-        run_id=ctx.facts.run_id,
-        host=ctx.facts.host,
-        tool_version=ctx.facts.tool_version,
-        suite=task.case.suite,
-        case=task.case.name,
-        implementation=s.name,
-        backend=s.backend,
-        algorithm=s.algorithm,
-        device=s.device,
-        dtype=p.dtype,
-        batch=p.batch,
-        in_channels=p.in_channels,
-        out_channels=p.out_channels,
-        groups=p.groups,
-        input=format_tuple(p.input),
-        kernel=format_tuple(p.kernel),
-        stride=format_tuple(p.stride),
-        padding=format_tuple(p.padding),
-        output_padding=format_tuple(p.output_padding),
-        dilation=format_tuple(p.dilation),
-        bias=p.bias,
-        output=format_tuple(p.output),
-        flops=p.flops(task.pass_),
-        threads=ctx.threads.count,
-        seed=ctx.options.seed,
-        message="",
-    )
-    row["pass"] = task.pass_
-    return row
-
-
-def support(task: Task) -> tuple[str, str] | None:
-    """(status, reason) when the strategy cannot run this task, from its declared limits."""
-    reason = task.strategy.unavailable_reason()
-    if reason is not None:
-        return "unavailable", reason
-    reason = task.strategy.unsupported_reason(task.case.problem, task.pass_)
-    if reason is not None:
-        return "unsupported", reason
-    return None
-
-
-def prepare_task(task: Task, ctx: _Context) -> Prepared:
-    """The strategy's prepared call, on private copies of the shared inputs.
-
-    Copies, because a strategy that wrote into its inputs would otherwise corrupt them for
-    every strategy after it (and the blame would land on those).
-    """
-    shared = ctx.inputs(task.case.problem)
-    own = Inputs(
-        shared.x.copy(),
-        shared.weight.copy(),
-        None if shared.bias is None else shared.bias.copy(),
-        shared.grad_output.copy(),
-    )
-    return prepare(task.strategy, task.case.problem, task.pass_, own)
-
-
-def verify_task(task: Task, prepared: Prepared, ctx: _Context) -> Verification:
-    """One call checked against the (cached) float64 reference; also the first warm-up."""
-    result = prepared.call()
-    prepared.synchronize()
-    got = prepared.fetch(result)
-    want = ctx.expected(task.case.problem, task.pass_)
-    problem = task.case.problem
-    return compare_results(problem, task.pass_, got, want, ctx.inputs(problem))  # type: ignore[arg-type]
-
-
-def measure_task(task: Task, prepared: Prepared, ctx: _Context, sink: ProgressSink) -> Measurement:
-    device = task.strategy.device
-
-    def progress(samples: int, elapsed_s: float) -> None:
-        sink.task_progress(task, samples, elapsed_s)
-
-    return measure(
-        prepared.call,
-        ctx.clock_for(device),
-        ctx.settings,
-        synchronize=prepared.synchronize,
-        progress=progress,
-        flush=ctx.flush_for(device),
-    )
-
-
-def timing_columns(task: Task, m: Measurement, ctx: _Context) -> Row:
-    """The row's statistics, rates and sampling details from one measurement."""
-    s = m.summary
-    flops = task.case.problem.flops(task.pass_)
-    gflops = flops / (s.median * 1e-3) / 1e9 if s.median > 0 else None
-    peak = ctx.facts.peaks.get((task.strategy.device, task.case.problem.dtype))
-    return {
-        "samples": s.n,
-        "median_ms": s.median,
-        "mean_ms": s.mean,
-        "stddev_ms": s.stddev,
-        "min_ms": s.min,
-        "max_ms": s.max,
-        "q1_ms": s.q1,
-        "q3_ms": s.q3,
-        "ci_low_ms": s.ci_low,
-        "ci_high_ms": s.ci_high,
-        "gflops": gflops,
-        "peak_fraction": peak_fraction(gflops, peak),
-        "samples_ms": m.samples_ms,
-        "ci_rel_halfwidth": s.ci_rel_halfwidth if math.isfinite(s.ci_rel_halfwidth) else None,
-        "inner_loops": m.number,
-        "stop_reason": m.stop,
-        "clock": m.clock,
-    }
-
-
-def failure(exc: BaseException) -> tuple[str, str]:
-    """(status, message) for an exception raised by a strategy."""
-    text = " ".join(str(exc).split())
-    if isinstance(exc, Unsupported):
-        return "unsupported", text
-    if isinstance(exc, Unavailable):
-        return "unavailable", text
-    status = (
-        "oom" if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ else "error"
-    )
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if len(message) > MESSAGE_LIMIT:
-        message = message[: MESSAGE_LIMIT - 3] + "..."
-    return status, message
-
-
-def run_task(task: Task, ctx: _Context, sink: ProgressSink) -> Row:
-    """Every step of one task; the row says how far it got and why it stopped."""
-    row = base_row(task, ctx)
-    notes: list[str] = []
-    try:
-        refused = support(task)
-        if refused is not None:
-            row["status"], row["message"] = refused
-            return row
-        prepared = prepare_task(task, ctx)
-        checked = verify_task(task, prepared, ctx)
-        row["max_abs_err"], row["max_rel_err"] = checked.max_abs_err, checked.max_rel_err
-        if not checked.ok:
-            row["status"], row["message"] = "mismatch", checked.message
-            return row
-        if not ctx.options.verify_only:
-            memory = peak_memory(prepared.call, prepared.synchronize, task.strategy.device)
-            row["peak_mem_mb"] = memory.mb
-            if memory.mb is None:
-                notes.append(f"peak memory unknown: {memory.reason}")
-            measurement = measure_task(task, prepared, ctx, sink)
-            row.update(timing_columns(task, measurement, ctx))
-            notes = measurement.warnings + notes
-        row["status"], row["message"] = "ok", "; ".join(notes)
-    except Exception as exc:  # the strategy's fault: recorded, and the run goes on
-        row["status"], row["message"] = failure(exc)
-    finally:
-        row["timestamp"] = ctx.facts.now()
-    return row
-
-
 def execute(
     tasks: list[Task],
     options: RunOptions,
@@ -401,33 +205,97 @@ def execute(
     run_facts: RunFacts,
     *,
     clock: Clock | None = None,
+    journal: Journal | None = None,
 ) -> list[Row]:
-    """Run every task in order; each row is written (and flushed) as soon as it exists.
+    """Run every task, in rounds (``options.rounds``); each row is written (and flushed) as
+    soon as its last round is done, or at once when it is not ok.
 
-    ``clock`` replaces the per-device clock (tests use a fake one). A KeyboardInterrupt
-    propagates once the rows finished so far are written; the task it interrupted has no
-    row, so ``--resume`` runs it again.
+    Round r runs every task still open, in plan order, so a row's rounds are spread over
+    the whole run (rounds.py says why). ``journal`` keeps the finished rounds of rows not yet
+    written, and gives back those of an interrupted run. ``clock`` replaces the per-device
+    clock (tests use a fake one). A KeyboardInterrupt propagates once the rows finished so
+    far are written; the round it interrupted has no trace, so ``--resume`` runs it again.
     """
+    count = options.effective_rounds
+    parts = journal.load() if journal is not None and count > 1 else {}
+    units = [
+        replace(task, round=r, rounds=count)
+        for r in range(count)
+        for task in tasks
+        if r not in parts.get(task.key, {})
+    ]
     rows: list[Row] = []
-    with limit_threads(options.threads) as threads:
-        ctx = _Context(options, run_facts, threads, clock)
-        sink.started(len(tasks))
-        try:
-            for task in tasks:
-                sink.task_started(task)
-                if options.isolate:
-                    from .isolate import run_isolated  # imported here: isolate imports runner
+    final: set[tuple[str, ...]] = set()
 
-                    row = run_isolated(task, options, run_facts, options.timeout_s)
-                else:
-                    row = run_task(task, ctx, sink)
-                if writer is not None:
-                    writer.write(row)
-                rows.append(row)
-                sink.task_finished(task, row)
+    def finish(unit: Task, row: Row) -> None:
+        with _no_interrupt():  # a row in the file is a row counted, and shown
+            if writer is not None:
+                writer.write(row)
+            rows.append(row)
+            final.add(unit.key)
+            sink.task_finished(unit, row)
+
+    with limit_threads(options.threads) as threads:
+        ctx = RunContext(options, run_facts, threads, clock)
+        sink.started(len(units))
+        try:
+            # a resumed run whose journal already holds every round of a task (an earlier
+            # run with more rounds): nothing to run, only the row to write
+            for task in tasks:
+                done = parts.get(task.key, {})
+                if count > 1 and all(r in done for r in range(count)):
+                    unit = replace(task, round=count - 1, rounds=count)
+                    finish(unit, merge_rounds(unit, [done[r] for r in range(count)], ctx))
+            for unit in units:
+                if unit.key in final:  # not ok in an earlier round: nothing more to time
+                    sink.task_finished(unit, None)
+                    continue
+                sink.task_started(unit)
+                row = _run_unit(unit, options, run_facts, ctx, sink)
+                done = parts.setdefault(unit.key, {})
+                if row["status"] == "ok" and unit.round < count - 1:
+                    done[unit.round] = row
+                    if journal is not None:
+                        journal.add(unit.round, row)
+                    sink.task_finished(unit, None)
+                    continue
+                if count > 1 and row["status"] == "ok":
+                    row = merge_rounds(unit, [*(done[r] for r in range(unit.round)), row], ctx)
+                elif count > 1 and unit.round > 0:
+                    row["message"] = f"{unit.round_label}: {row['message']}"
+                finish(unit, row)
         finally:
             sink.finished()
+    if journal is not None:
+        journal.remove()  # reached only when every round finished: nothing is pending
     return rows
+
+
+@contextmanager
+def _no_interrupt() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) for the duration: it arrives just after, at a clean point.
+
+    Only on the main thread (the only one signals are delivered to in Python); elsewhere a
+    no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _run_unit(
+    unit: Task, options: RunOptions, facts: RunFacts, ctx: RunContext, sink: ProgressSink
+) -> Row:
+    if options.isolate:
+        from .isolate import run_isolated  # imported here: isolate imports runner
+
+        return run_isolated(unit, options, facts, options.timeout_s)
+    return run_task(unit, ctx, sink)
 
 
 __all__ = [

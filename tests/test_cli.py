@@ -148,11 +148,11 @@ def test_run_writes_csv_and_sidecar_and_shows_a_table(runner: CliRunner, tmp_pat
     out_csv = tmp_path / "r.csv"
     code, out, err = invoke(
         runner, "run", "--case", CASE, "--impl", "numpy/direct", "--impl", "fake/right",
-        "--baseline-impl", "fake/right", "-o", str(out_csv), *FAST,
+        "--baseline-impl", "fake/right", "-o", str(out_csv), *FAST, "--rounds", "1",
     )  # fmt: skip
     assert code == 0, err
     frame = read_results(out_csv)
-    assert len(frame) == 4 and set(frame["status"]) == {"ok"}
+    assert len(frame) == 4 and set(frame["status"]) == {"ok"} and set(frame["rounds"]) == {1}
     assert set(frame["pass"]) == {"forward", "backward"}
     assert (frame["peak_fraction"] > 0).all()
     sidecar = json.loads(Path(f"{out_csv}.json").read_text())
@@ -209,10 +209,37 @@ def test_run_exits_1_on_a_mismatch_and_never_times_it(runner: CliRunner, tmp_pat
     assert len(frame) == 8 and (frame["status"] == "ok").sum() == 4  # the run went on
 
 
+def test_run_in_rounds_pools_them_and_an_interrupted_run_resumes_its_rounds(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.csv"
+    journal = Path(f"{path}.rounds")
+    code, _, err = invoke(runner, "run", "--case", CASE, "--impl", "numpy/direct", "-o",
+                          str(path), *FAST)  # fmt: skip  (the default: 3 rounds)
+    assert code == 0, err
+    frame = read_results(path)
+    assert set(frame["rounds"]) == {3} and "[6/6]" in err and "round 3/3" in err
+    for sizes, n in zip(frame["round_samples"], frame["samples"], strict=True):
+        assert sum(int(v) for v in sizes.split(";")) == n
+    assert not journal.exists()  # gone once every row is written
+    # interrupted in round 1, after numpy/direct's first round: no row yet, its rounds kept
+    code, _, err = invoke(runner, "run", "--case", CASE, "--impl", "numpy/direct", "--impl",
+                          "zzz/interrupt", "-o", str(path), "--overwrite", *FAST,
+                          "--rounds", "2")  # fmt: skip
+    assert code == 130 and "(and the finished rounds of the others) are kept" in err
+    assert read_results(path).empty and len(journal.read_text().splitlines()) == 2
+    code, _, err = invoke(runner, "run", "--case", CASE, "--impl", "numpy/direct", "-o",
+                          str(path), "--resume", *FAST, "--rounds", "2")  # fmt: skip
+    assert code == 0, err
+    frame = read_results(path)
+    assert len(frame) == 2 and set(frame["rounds"]) == {2} and "[2/2]" in err
+    assert not journal.exists()
+
+
 def test_ctrl_c_keeps_the_finished_rows_and_exits_130(runner: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     code, out, err = invoke(runner, "run", "--case", CASE, "--impl", "numpy/direct", "--impl",
-                            "zzz/interrupt", "-o", str(path), *FAST)  # fmt: skip
+                            "zzz/interrupt", "-o", str(path), *FAST, "--rounds", "1")  # fmt: skip
     assert code == 130, err
     # numpy/direct ran (both passes) before zzz/interrupt's first call was interrupted
     frame = read_results(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deconvbench import reference, results, runner
+from deconvbench import reference, results, runner, steps
 from deconvbench.backends.base import Array, Capabilities, Prepared, Strategy, numpy_fetch
 from deconvbench.case import Case
 from deconvbench.errors import InputError, Unsupported
@@ -267,13 +267,13 @@ def test_task_key_matches_the_row_key() -> None:
 
 def test_reference_is_computed_once_per_case_and_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
-    real = runner.expected  # type: ignore[attr-defined]
+    real = steps.expected  # type: ignore[attr-defined]
 
     def counting(problem: Problem, pass_: str, inputs: object) -> object:
         calls.append((str(problem), pass_))
         return real(problem, pass_, inputs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "expected", counting)
+    monkeypatch.setattr(steps, "expected", counting)
     clock = FakeClock()
     run([Fake(clock), Wrong(clock), Fake(clock, 1e-3)], clock, cases=[CASE, OTHER])
     assert len(calls) == 4  # 2 cases x 2 passes, shared by 3 strategies
@@ -398,3 +398,43 @@ def test_real_clock_and_numpy_strategy_end_to_end() -> None:
         assert row["status"] == "ok", row["message"]
         assert row["clock"] == "perf_counter" and row["median_ms"] > 0  # type: ignore[operator]
         assert row["inner_loops"] >= 1  # type: ignore[operator]
+
+
+# --- the memory guard ----------------------------------------------------------------------
+
+
+def test_a_task_over_the_memory_limit_is_skipped_before_anything_is_made() -> None:
+    clock = FakeClock()
+    strategy = Fake(clock)
+    prepared: list[str] = []
+    strategy.prepare_forward = lambda *a: prepared.append("forward")  # type: ignore[method-assign,assignment,func-returns-value]
+    strategy.prepare_backward = lambda *a: prepared.append("backward")  # type: ignore[method-assign,assignment,func-returns-value]
+    options = runner.RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=1000)
+    rows = run([strategy], clock, options=options)
+    assert [r["status"] for r in rows] == ["skipped", "skipped"]
+    for row in rows:
+        message = str(row["message"])
+        assert message.startswith("needs about ") and message.endswith("(--max-memory)")
+        assert "limit 1000 B" in message
+        assert row["median_ms"] is None and row["peak_mem_mb"] is None
+    assert prepared == [] and strategy.calls == 0
+
+
+def test_a_task_within_the_memory_limit_runs() -> None:
+    clock = FakeClock()
+    options = runner.RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=2**30)
+    assert [r["status"] for r in run([Fake(clock)], clock, options=options)] == ["ok", "ok"]
+
+
+def test_unsupported_wins_over_the_memory_guard() -> None:
+    clock = FakeClock()
+    options = runner.RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=1)
+    rows = run([ForwardOnly(clock)], clock, options=options)
+    assert [r["status"] for r in rows] == ["skipped", "unsupported"]
+
+
+@pytest.mark.parametrize("field", ["max_memory_bytes", "max_gpu_memory_bytes"])
+@pytest.mark.parametrize("value", [0, -5, True])
+def test_a_non_positive_memory_limit_is_an_input_error(field: str, value: int) -> None:
+    with pytest.raises(InputError, match="max_memory"):
+        runner.RunOptions(**{field: value})  # type: ignore[arg-type]

@@ -49,4 +49,6 @@ class CaseCounter:
 
 
 def describe(task: TaskLike) -> str:
-    return f"{task.case.suite}/{task.case.name} {task.strategy.name} {task.pass_}"
+    text = f"{task.case.suite}/{task.case.name} {task.strategy.name} {task.pass_}"
+    label = getattr(task, "round_label", "")  # runner.Task has it; fakes needn't
+    return f"{text} ({label})" if label else text

@@ -40,6 +40,7 @@ class PlainProgress:
         self._clock = clock
         self._total = len(tasks)
         self._done = 0
+        self._round = ""
         self._start = clock()
         self.rows: list[RowLike] = []
         """Every finished row, in order (what the CLI shows after a Ctrl-C)."""
@@ -54,14 +55,22 @@ class PlainProgress:
         self._print(f"running {total} measurements over {self._cases.total} cases")
 
     def task_started(self, task: TaskLike) -> None:
-        """Nothing: a line per task start would double the log without saying more."""
+        """A line when a round begins (``run --rounds``); otherwise nothing: a line per task
+        start would double the log without saying more."""
+        label = getattr(task, "round_label", "")
+        if label != self._round:
+            self._round = label
+            self._print(f"{label}: every measurement once more" if label[:8] != "round 1/" else
+                        f"{label}: rows are written after the last round")  # fmt: skip
 
     def task_progress(self, task: TaskLike, samples: int, elapsed_s: float) -> None:
         """Nothing: a log has no place for a counter that changes in place."""
 
-    def task_finished(self, task: TaskLike, row: Mapping[str, object]) -> None:
-        self.rows.append(row)
+    def task_finished(self, task: TaskLike, row: Mapping[str, object] | None) -> None:
         self._done += 1
+        if row is None:  # a round before the last: the row comes later
+            return
+        self.rows.append(row)
         counter = f"[{self._done:>{len(str(self._total))}}/{self._total}]"
         self._print(f"{counter} {self._cases.label(task)} {f.one_line(row, '+/-')}")
 

@@ -98,12 +98,14 @@ class LiveProgress:
         )
         self._redraw(force=False)
 
-    def task_finished(self, task: TaskLike, row: Mapping[str, object]) -> None:
-        self.rows.append(row)
+    def task_finished(self, task: TaskLike, row: Mapping[str, object] | None) -> None:
+        if row is not None:
+            self.rows.append(row)
         if self._bar is None:
             return
-        # Printed above the bar, so the log of finished rows scrolls while the bar stays put.
-        self._progress.console.print(f.one_line(row), style=_style(row), markup=False)
+        if row is not None:  # None: a round before the last, nothing to show yet
+            # Printed above the bar, so the log of finished rows scrolls while the bar stays put.
+            self._progress.console.print(f.one_line(row), style=_style(row), markup=False)
         self._progress.advance(self._bar)
         self._redraw()
 
