@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from . import merge as merging
-from .cli import DebugOpt, _guard, app
+from .cli import _guard, app
+from .cli_params import DebugOpt
 from .render import Screen
 
 

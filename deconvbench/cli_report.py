@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from . import report
-from .cli import DebugOpt, _guard, app
+from .cli import _guard, app
+from .cli_params import DebugOpt
 from .errors import InputError
 from .render import Screen
 from .render import report as tables
@@ -20,6 +21,14 @@ def _peaks(path: Path) -> dict[str, float]:
         return {}
     peaks = read_sidecar(path).get("peaks")
     return {str(k): float(v) for k, v in peaks.items()} if isinstance(peaks, dict) else {}
+
+
+def _plot_folder(plot: Path) -> None:
+    """Create the --plot folder; a path under a regular file, or an unwritable one, is bad input."""
+    try:
+        plot.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--plot {plot}: {e.strerror or e}") from None
 
 
 @app.command("report")
@@ -37,12 +46,14 @@ def report_(
 ) -> None:
     """Best strategy per case, a speedup matrix, % of peak, unstable rows; --plot for PNGs."""
     frame = read_results(results)
-    screen = Screen.for_streams()
     best = report.best_per_case(frame)
     if best.empty:
         raise InputError(f"{results}: no ok rows to report on")
-    screen.show(tables.best_table(best, screen.glyphs))
     matrix = report.speedup_matrix(frame, baseline_impl)
+    if plot is not None:
+        _plot_folder(plot)  # checked before anything is shown, like every other input
+    screen = Screen.for_streams()
+    screen.show(tables.best_table(best, screen.glyphs))
     screen.show(tables.speedup_table(matrix, screen.glyphs))
     unstable = report.unstable_rows(frame)
     if not unstable.empty:
@@ -50,7 +61,6 @@ def report_(
     if plot is not None:
         from .render import plots
 
-        plot.mkdir(parents=True, exist_ok=True)
         written = [
             *plots.time_plots(frame, plot),
             plots.heatmap(matrix, plot),

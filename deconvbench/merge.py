@@ -71,12 +71,17 @@ def write(merged: Merged, output: Path, overwrite: bool = False) -> Path:
     The sidecar lists the sources and their own facts, so nothing about any shard is lost.
     """
     output = Path(output)
+    if output.is_dir():
+        raise InputError(f"--output {output}: is a directory, not a results file")
     if output.exists() and not overwrite:
         raise InputError(f"{output}: exists; use --overwrite to replace it")
     if output.resolve() in {p.resolve() for p in merged.sources}:
         raise InputError(f"{output}: is one of the inputs; write the merge elsewhere")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:  # a path under a regular file, or a folder we may not write in: bad input
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    except OSError as e:
+        raise InputError(f"--output {output}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)

@@ -199,6 +199,12 @@ def _template_fields(template: str) -> list[str]:
             )
         if spec and "{" in spec:
             raise _Bad(f"name: nested fields are not allowed in template {template!r}")
+        if any(len(digits) > 2 for digits in re.findall(r"\d+", spec or "")):
+            # {batch:999999999} would build a gigabyte name per case: data must stay cheap
+            raise _Bad(
+                f"name: format spec {spec!r} in template {template!r} is too wide "
+                "(widths of at most 2 digits, such as {batch:03d})"
+            )
         names.append(field)
     return names
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,9 @@ def heatmap(matrix: pd.DataFrame, directory: Path) -> Path:
 
     values = np.log2(matrix.to_numpy(dtype=float))
     fig, ax = plt.subplots(figsize=(1 + 0.5 * len(matrix.columns), 1 + 0.35 * len(matrix)))
-    image = ax.imshow(values, cmap="RdBu", vmin=-4, vmax=4, aspect="auto")
+    with warnings.catch_warnings():  # one case or one strategy: matplotlib warns, harmlessly
+        warnings.filterwarnings("ignore", "Attempting to set identical", UserWarning)
+        image = ax.imshow(values, cmap="RdBu", vmin=-4, vmax=4, aspect="auto")
     ax.set_xticks(range(len(matrix.columns)), [str(c) for c in matrix.columns], rotation=90,
                   fontsize=7)  # fmt: skip
     ax.set_yticks(range(len(matrix.index)), [str(i) for i in matrix.index], fontsize=7)
