@@ -10,14 +10,20 @@ identity a *conflict* (two runs measured the same thing); both are refused, nami
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from .errors import InputError
-from .results import KEY_COLUMNS, read_results, read_sidecar, sidecar_path, write_sidecar
+from .results import (
+    KEY_COLUMNS,
+    atomic_write,
+    read_results,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 
 
 @dataclass(frozen=True)
@@ -77,22 +83,16 @@ def write(merged: Merged, output: Path, overwrite: bool = False) -> Path:
         raise InputError(f"{output}: exists; use --overwrite to replace it")
     if output.resolve() in {p.resolve() for p in merged.sources}:
         raise InputError(f"{output}: is one of the inputs; write the merge elsewhere")
+    def write(f: IO[str]) -> None:
+        writer = csv.writer(f)
+        writer.writerow(merged.header)
+        writer.writerows(merged.rows)
+
     try:  # a path under a regular file, or a folder we may not write in: bad input
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        atomic_write(output, write)
     except OSError as e:
         raise InputError(f"--output {output}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(merged.header)
-            writer.writerows(merged.rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     sources = []
     for path in merged.sources:
         facts = read_sidecar(path) if sidecar_path(path).exists() else None

@@ -18,10 +18,10 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import IO, Literal
 
 import pandas as pd
 
@@ -331,17 +331,31 @@ def write_sidecar(path: Path, facts: Mapping[str, object]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {"schema_version": SCHEMA_VERSION, **dict(facts)}
     text = json.dumps(_jsonable(payload), indent=2, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    atomic_write(target, lambda f: f.write(text))
+    return target
+
+
+def atomic_write(target: Path, write: Callable[[IO[str]], object]) -> None:
+    """Write a file through a temporary file and a rename: readers see the old or the new
+    file whole, never a part. The file gets the permissions a plain ``open`` would give
+    (``mkstemp``'s are owner-only). OSError from creating the temporary file propagates."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def read_sidecar(path: Path) -> dict[str, object]:

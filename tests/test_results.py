@@ -329,3 +329,12 @@ def test_sidecar_failure_leaves_the_old_file(
 
 def test_row_key() -> None:
     assert results.row_key(make_row()) == ("dcgan", "g2", "numpy/direct", "forward", "float32")
+
+
+def test_sidecars_get_ordinary_permissions(tmp_path: Path) -> None:
+    """mkstemp makes owner-only files; a sidecar must be as readable as its CSV."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    sidecar = results.write_sidecar(tmp_path / "r.csv", {"a": 1})
+    assert os.stat(sidecar).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
