@@ -1,8 +1,8 @@
-"""``run --isolate``: one measurement per worker process, so a strategy can't take the run down.
+"""``run --isolate``: measurements run in a worker process, so a strategy can't take the run down.
 
 The worker (a *spawned* process: no state inherited from the parent, no forked threads)
-runs exactly what an in-process run does (``steps.run_task``) and sends the row back over
-a pipe. The parent only waits:
+runs exactly what an in-process run does (``steps.run_task``), one task at a time as the
+parent sends them, and sends each row back over a pipe. The parent only waits:
 
 - a row arrives → it is the result (an exception inside the worker already became an
   ``error``/``oom``/``unsupported`` row there);
@@ -10,17 +10,22 @@ a pipe. The parent only waits:
   exit status; a worker killed by the kernel's OOM killer shows up as SIGKILL;
 - nothing within ``timeout_s`` → the worker is killed and the row is ``timeout``.
 
-Costs: each worker imports deconvbench and its backends afresh (a second or two with torch)
-and recomputes the float64 reference, which the in-process run caches per case.
+After a crash or a timeout the next task gets a fresh worker. One worker serves tasks until
+then because starting one costs a second or two (it imports deconvbench, numpy and torch
+afresh): with ``--rounds 3`` a worker per measurement would add minutes to a smoke run. The
+price: tasks share a process, as they do without ``--isolate`` (a strategy that corrupts
+global state affects the tasks after it until the worker is replaced).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
 import signal
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from .harness.threads import limit_threads
 from .results import Row
@@ -29,9 +34,11 @@ from .steps import RunContext, base_row, run_task
 
 EXIT_GRACE_S = 10.0
 """How long a worker that closed its pipe may take to die before it is killed."""
+STOP_GRACE_S = 5.0
+"""How long an idle worker may take to exit when the run ends."""
 
 
-def _worker(conn: Connection, task: Task, options: RunOptions, facts: RunFacts) -> None:
+def _worker(conn: Connection, options: RunOptions, facts: RunFacts) -> None:
     # A crashing strategy should be reported at once, not after the kernel writes a core
     # dump of a process holding torch (which can take longer than the timeout).
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -42,10 +49,17 @@ def _worker(conn: Connection, task: Task, options: RunOptions, facts: RunFacts) 
     for sig in fatal:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, fatal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with limit_threads(options.threads) as threads:
-        row = run_task(task, RunContext(options, facts, threads, None), NullSink())
-    conn.send(row)
-    conn.close()
+        ctx = RunContext(options, facts, threads, None)  # caches a case's inputs, reference
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:  # the parent is gone
+                return
+            if task is None:
+                return
+            conn.send(run_task(task, ctx, NullSink()))
 
 
 def _describe_exit(code: int | None) -> str:
@@ -57,35 +71,83 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with status {code} before sending a result"
 
 
-def run_isolated(task: Task, options: RunOptions, facts: RunFacts, timeout_s: float) -> Row:
-    """One task in a worker process; crashes and hangs become rows, never exceptions."""
-    spawn = multiprocessing.get_context("spawn")
-    receive, send = spawn.Pipe(duplex=False)
-    worker = spawn.Process(target=_worker, args=(send, task, options, facts), daemon=True)
-    worker.start()
-    send.close()  # the parent keeps only the reading end: EOF when the worker dies
-    row: Row | None = None
-    status, message = "", ""
-    try:
-        if receive.poll(timeout_s):
-            row = receive.recv()
+class IsolatedRunner:
+    """Runs tasks in a worker process, replacing the worker after a crash or a timeout.
+
+    Use as a context manager (or call :meth:`close`): the worker is stopped at the end.
+    """
+
+    def __init__(self, options: RunOptions, facts: RunFacts) -> None:
+        self._options, self._facts = options, facts
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self.starts = 0
+        """Workers started so far (one, plus one after each crash or timeout)."""
+
+    def _start(self) -> tuple[BaseProcess, Connection]:
+        spawn = multiprocessing.get_context("spawn")
+        ours, theirs = spawn.Pipe(duplex=True)
+        process = spawn.Process(
+            target=_worker, args=(theirs, self._options, self._facts), daemon=True
+        )
+        process.start()
+        theirs.close()  # only the worker holds its end: EOF here when it dies
+        self._process, self._conn = process, ours
+        self.starts += 1
+        return process, ours
+
+    def run(self, task: Task) -> Row:
+        """One task's row; a crash or a hang becomes the row, never an exception."""
+        if self._process is not None and self._conn is not None and self._process.is_alive():
+            process, conn = self._process, self._conn
         else:
+            self._discard()  # a worker that died between tasks, if any
+            process, conn = self._start()
+        timeout_s = self._options.timeout_s
+        try:
+            conn.send(task)
+            if conn.poll(timeout_s):
+                row: Row = conn.recv()
+                return row
             status, message = "timeout", f"no result within {timeout_s:g} s; worker killed"
-    except EOFError:
-        # The worker closed the pipe without a row: it is dying. Its pipe closes before the
-        # kernel reports it dead, so give it a moment to finish dying, or its crash would be
-        # misread as a hang (this raced on loaded machines).
-        worker.join(EXIT_GRACE_S)
-    finally:
-        if worker.is_alive():
-            worker.kill()
-        worker.join()
-        receive.close()
-    if row is not None:
-        return row
-    if not status:
-        status, message = "crashed", f"worker {_describe_exit(worker.exitcode)}"
-    with limit_threads(1) as threads:  # only to build the identity columns
-        failed = base_row(task, RunContext(options, facts, threads, None))
-    failed["status"], failed["message"], failed["timestamp"] = status, message, facts.now()
-    return failed
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            # The worker closed the pipe without a row: it is dying. Its pipe closes before
+            # the kernel reports it dead, so give it a moment to finish dying, or its crash
+            # would be misread as a hang (this raced on loaded machines).
+            process.join(EXIT_GRACE_S)
+            status, message = "", ""
+        self._discard()
+        if not status:
+            status, message = "crashed", f"worker {_describe_exit(process.exitcode)}"
+        with limit_threads(1) as threads:  # only to build the identity columns
+            failed = base_row(task, RunContext(self._options, self._facts, threads, None))
+        failed["status"], failed["message"], failed["timestamp"] = (
+            status,
+            message,
+            self._facts.now(),
+        )
+        return failed
+
+    def _discard(self) -> None:
+        """Kill the current worker (if it still lives) and forget it."""
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+    def close(self) -> None:
+        """Ask an idle worker to exit, and make sure it has."""
+        if self._conn is not None and self._process is not None:
+            with contextlib.suppress(OSError):  # a worker already gone can't be asked
+                self._conn.send(None)
+            self._process.join(STOP_GRACE_S)
+        self._discard()
+
+    def __enter__(self) -> IsolatedRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

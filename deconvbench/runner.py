@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -47,7 +47,7 @@ class RunOptions:
     warmup_s: float = 0.05
     verify_only: bool = False
     l2_flush: bool = False  # CUDA
-    isolate: bool = False  # each task in a worker process (see isolate.py)
+    isolate: bool = False  # tasks in a worker process, replaced after a crash (isolate.py)
     timeout_s: float = 600.0  # with isolate: a worker silent this long is killed
     max_memory_bytes: int | None = None  # host memory a task may need (None: no limit)
     max_gpu_memory_bytes: int | None = None  # GPU memory a CUDA task may need
@@ -235,8 +235,13 @@ def execute(
             final.add(unit.key)
             sink.task_finished(unit, row)
 
-    with limit_threads(options.threads) as threads:
+    with limit_threads(options.threads) as threads, ExitStack() as stack:
         ctx = RunContext(options, run_facts, threads, clock)
+        isolated = None
+        if options.isolate:
+            from .isolate import IsolatedRunner  # imported here: isolate imports runner
+
+            isolated = stack.enter_context(IsolatedRunner(options, run_facts))
         sink.started(len(units))
         try:
             # a resumed run whose journal already holds every round of a task (an earlier
@@ -251,7 +256,7 @@ def execute(
                     sink.task_finished(unit, None)
                     continue
                 sink.task_started(unit)
-                row = _run_unit(unit, options, run_facts, ctx, sink)
+                row = isolated.run(unit) if isolated is not None else run_task(unit, ctx, sink)
                 done = parts.setdefault(unit.key, {})
                 if row["status"] == "ok" and unit.round < count - 1:
                     done[unit.round] = row
@@ -286,16 +291,6 @@ def _no_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _run_unit(
-    unit: Task, options: RunOptions, facts: RunFacts, ctx: RunContext, sink: ProgressSink
-) -> Row:
-    if options.isolate:
-        from .isolate import run_isolated  # imported here: isolate imports runner
-
-        return run_isolated(unit, options, facts, options.timeout_s)
-    return run_task(unit, ctx, sink)
 
 
 __all__ = [

@@ -99,3 +99,20 @@ def test_cli_isolate_and_timeout_options(tmp_path: Path) -> None:
     assert set(read_results(out)["status"]) == {"ok"}
     bad = CliRunner().invoke(cli.app, [*args, "--isolate", "--timeout", "0", "--overwrite"])
     assert bad.exit_code == 2 and "timeout" in bad.stderr
+
+
+def test_one_worker_serves_until_a_crash_then_a_fresh_one() -> None:
+    from deconvbench.isolate import IsolatedRunner
+
+    problem = Problem.create(batch=1, in_channels=2, out_channels=2, input=(4,), kernel=3)
+    good = registry.get("numpy/direct")
+    options = runner.RunOptions(budget_s=0.01, min_samples=3, isolate=True, timeout_s=TIMEOUT_S,
+                                threads=1, passes=("forward",))  # fmt: skip
+    cases = [Case("reuse", f"c{i}", problem, ("forward",)) for i in range(3)]
+    tasks = runner.plan(cases[:2], [good], options) + runner.plan(
+        cases[2:], [Faulty("aborts"), good], options
+    )
+    with IsolatedRunner(options, runner.RunFacts.create()) as isolated:
+        statuses = [isolated.run(t)["status"] for t in tasks]
+        assert statuses == ["ok", "ok", "crashed", "ok"]
+        assert isolated.starts == 2  # the two good rows shared one; the crash cost one more
