@@ -283,7 +283,8 @@ def merge_rounds(task: Task, parts: list[Row], ctx: RunContext) -> Row:
 
     Statistics are over the pooled samples, judged against the whole run's settings; the
     first round's own notes (peak memory) are kept, its sampling warnings replaced by the
-    pooled ones, and a note is added when the rounds' medians disagree.
+    pooled ones, and a note is added when the rounds' medians disagree (it then replaces the
+    pooled "unstable" warning, which the disagreement explains).
     """
     first = parts[0]
     pooled = pooled_measurement(parts, ctx.options.settings())
@@ -291,6 +292,8 @@ def merge_rounds(task: Task, parts: list[Row], ctx: RunContext) -> Row:
         n for n in merged_notes([first]) if n not in measurement_of(first, ctx.settings).warnings
     ]
     drift = disagreement(parts)
+    # rounds that disagree make the pooled samples dispersed: say why once, not twice
+    warnings = [w for w in pooled.warnings if not (drift and w.startswith("unstable:"))]
     row = dict(first)
     row.update(timing_columns(task, pooled, ctx))
     row.update(
@@ -298,6 +301,6 @@ def merge_rounds(task: Task, parts: list[Row], ctx: RunContext) -> Row:
         rounds=len(parts),
         round_samples=";".join(str(len(samples_of(p))) for p in parts),
         timestamp=ctx.facts.now(),
-        message="; ".join([*pooled.warnings, *([drift] if drift else []), *own]),
+        message="; ".join([*warnings, *([drift] if drift else []), *own]),
     )
     return row
