@@ -1,20 +1,22 @@
 """Pure comparison of two results files: matched rows, statistics, verdicts (DESIGN §4, §6).
 
-No I/O, no printing: the CLI reads the files, calls :func:`compare_frames` or :func:`speedups`
-and hands the result to ``render/compare.py``. The CI gate is decided here, once. Per pair of
-ok rows, on the raw samples: the ratio (candidate / baseline) of the threshold's statistic; its
-interval at level 1 - alpha by a fixed-seed percentile bootstrap (it bounds exactly the ratio
-reported, whatever the skew); a two-sided Mann–Whitney U test (normal approximation with tie
-and continuity corrections, as scipy's ``method="asymptotic"``; numpy only, scipy is a dev
-extra). ``regressed`` needs ratio > 1 + t *and* p < alpha; ``improved`` mirrors it (ratio <
-1 / (1 + t)) so swapping the files swaps the two; ``noisy`` when the data cannot decide: too
-few samples, an interval reaching past the threshold on both sides of the ratio (unless wholly
-beyond it), or a ratio beyond the threshold that is not significant. docs/ci.md says more.
+No I/O, no printing: the CLI reads the files, calls :func:`compare_frames` (or
+``speedups.speedups`` for one file) and hands the result to ``render/compare.py``. The CI
+gate is decided here, once. Per pair of ok rows, on the raw samples: the ratio (candidate /
+baseline) of the threshold's statistic; its interval at level 1 - alpha by a fixed-seed
+percentile bootstrap (it bounds exactly the ratio reported, whatever the skew); a two-sided
+Mann–Whitney U test (normal approximation with tie and continuity corrections, as scipy's
+``method="asymptotic"``; numpy only, scipy is a dev extra). ``regressed`` needs ratio > 1 + t
+*and* p < alpha; ``improved`` mirrors it (ratio < 1 / (1 + t)) so swapping the files swaps
+the two; ``noisy`` when the data cannot decide: too few samples, an interval reaching past the
+threshold on both sides of the ratio (unless wholly beyond it), or a ratio beyond the
+threshold that is not significant. docs/ci.md says more.
 
-When both rows were measured in rounds (``run --rounds N``, N >= 2), the interval and p-value
-come instead from the spread of the rounds' statistics (``significance.rounds_test``): the
-rounds are spread over the whole run, so they see the machine's drift that a single
-measurement's samples can't, and a drift is no longer mistaken for a change.
+When both rows were measured in rounds (``run --rounds N``, N >= 2), the times are each
+file's fastest round's statistic and the interval and p-value come from the rounds
+(``significance.rounds_test``): the rounds are spread over the whole run, so they see the
+machine's drift that a single measurement's samples can't, and a drift is no longer mistaken
+for a change.
 """
 
 from __future__ import annotations

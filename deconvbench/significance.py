@@ -9,9 +9,10 @@ Two levels of evidence, because timing noise has two levels:
   host, the clock, the allocator's layout), so within-run tests call such drifts
   "significant" with tiny p-values.
 - **between rounds**: ``run --rounds N`` measures every row N times, spread over the whole
-  run. :func:`rounds_test` uses the spread of the rounds' statistics as the standard error of
-  the ratio (a Welch t-test on their logarithms), so a drift that also moves rounds within a
-  run can't pass for a change.
+  run. :func:`rounds_test` compares the fastest round of each file (interference only slows
+  rounds down) with a t-test whose noise is the spread of the rounds interference spared,
+  floored by what is typical of the file, so a drift that also moves rounds within a run
+  can't pass for a change.
 
 numpy only (scipy is a test extra); the t distribution comes from the regularised incomplete
 beta function by its continued fraction.
