@@ -10,11 +10,14 @@ parent sends them, and sends each row back over a pipe. The parent only waits:
   exit status; a worker killed by the kernel's OOM killer shows up as SIGKILL;
 - nothing within ``timeout_s`` → the worker is killed and the row is ``timeout``.
 
-After a crash or a timeout the next task gets a fresh worker. One worker serves tasks until
-then because starting one costs a second or two (it imports deconvbench, numpy and torch
-afresh): with ``--rounds 3`` a worker per measurement would add minutes to a smoke run. The
-price: tasks share a process, as they do without ``--isolate`` (a strategy that corrupts
-global state affects the tasks after it until the worker is replaced).
+A worker serves the tasks of one round; the next round, and the next task after a crash or a
+timeout, get a fresh worker. A worker per measurement would cost a second or two each (it
+imports deconvbench, numpy and torch afresh): minutes on a smoke run. A worker per round
+costs that once a round, and gives each round its own process: some timings depend on the
+process (memory placement, a library's choices at start-up), and only rounds in different
+processes let ``compare`` see that as noise rather than change. The price: the tasks of a
+round share a process, as they do without ``--isolate`` (a strategy that corrupts global
+state affects the tasks after it until the worker is replaced).
 """
 
 from __future__ import annotations
@@ -81,8 +84,9 @@ class IsolatedRunner:
         self._options, self._facts = options, facts
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._round = 0
         self.starts = 0
-        """Workers started so far (one, plus one after each crash or timeout)."""
+        """Workers started so far: one a round, plus one after each crash or timeout."""
 
     def _start(self) -> tuple[BaseProcess, Connection]:
         spawn = multiprocessing.get_context("spawn")
@@ -98,6 +102,9 @@ class IsolatedRunner:
 
     def run(self, task: Task) -> Row:
         """One task's row; a crash or a hang becomes the row, never an exception."""
+        if task.round != self._round:  # each round in a fresh process: see the module doc
+            self.close()
+            self._round = task.round
         if self._process is not None and self._conn is not None and self._process.is_alive():
             process, conn = self._process, self._conn
         else:

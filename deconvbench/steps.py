@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import footprint
@@ -189,10 +190,15 @@ def measure_task(
     def progress(samples: int, elapsed_s: float) -> None:
         sink.task_progress(task, samples, elapsed_s)
 
+    settings = ctx.settings
+    if task.round > 0 and not ctx.options.isolate:
+        # the process is warm (JIT, libraries, lazy set-up): only the new buffers need it;
+        # an isolated round runs in a fresh worker, which needs the full warm-up
+        settings = replace(settings, warmup_s=settings.warmup_s / task.rounds)
     return measure(
         prepared.call,
         ctx.clock_for(device),
-        ctx.settings,
+        settings,
         synchronize=prepared.synchronize,
         progress=progress,
         flush=ctx.flush_for(device),

@@ -116,3 +116,7 @@ def test_one_worker_serves_until_a_crash_then_a_fresh_one() -> None:
         statuses = [isolated.run(t)["status"] for t in tasks]
         assert statuses == ["ok", "ok", "crashed", "ok"]
         assert isolated.starts == 2  # the two good rows shared one; the crash cost one more
+        from dataclasses import replace
+
+        assert isolated.run(replace(tasks[0], round=1, rounds=2))["status"] == "ok"
+        assert isolated.starts == 3  # a new round, a new process
