@@ -283,3 +283,21 @@ def test_ratio_text(value: float | None, text: str) -> None:
 )
 def test_p_value_text(p: float | None, text: str) -> None:
     assert out.p_value(p) == text
+
+
+def test_settings_name_the_method_and_the_typical_interval(tmp_path: Path) -> None:
+    from test_compare import drifting_pairs
+
+    base, cand = drifting_pairs(0, 20)
+    result = cmp.compare_frames(frame(tmp_path, base, "b.csv"), frame(tmp_path, cand, "c.csv"),
+                                FIVE)  # fmt: skip
+    text = out.settings(result)
+    assert "fastest round against fastest round" in text and "Mann-Whitney" not in text
+    widths = sorted((r.ratio_ci_high / r.ratio_ci_low) ** 0.5 - 1 for r in result.rows)  # type: ignore[operator]
+    assert f"typical 95% CI half-width {widths[10]:.1%}" in text
+    rng = np.random.default_rng(1)
+    plain = row("numpy/other", samples=list(rng.lognormal(0, 0.02, 30)))
+    mixed = cmp.compare_frames(frame(tmp_path, [*base, plain], "b2.csv"),
+                               frame(tmp_path, [*cand, plain], "c2.csv"), FIVE)  # fmt: skip
+    assert "rows with rounds: fastest round" in out.settings(mixed)
+    assert "others: two-sided Mann-Whitney U" in out.settings(mixed)

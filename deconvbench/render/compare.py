@@ -87,11 +87,34 @@ def headline(comparison: Comparison) -> str:
     return ", ".join(bad) + " (gate fails)" if bad else "no regressions (gate passes)"
 
 
+def _method(comparison: Comparison) -> str:
+    """How the rows with numbers were judged: the samples, the rounds, or some of each."""
+    rounds = {r.test for r in comparison.rows if r.test and r.test != "mann-whitney"}
+    samples = any(r.test == "mann-whitney" for r in comparison.rows)
+    by_rounds = "fastest round against fastest round, t-test on the rounds' spread"
+    if rounds and samples:
+        return f"rows with rounds: {by_rounds}; others: two-sided Mann-Whitney U"
+    return by_rounds if rounds else "two-sided Mann-Whitney U"
+
+
+def resolution(comparison: Comparison) -> float | None:
+    """The median half-width of the rows' intervals, relative: changes much smaller than this
+    can't be told from noise in these files (None: no interval)."""
+    widths = sorted(
+        math.sqrt(r.ratio_ci_high / r.ratio_ci_low) - 1.0
+        for r in comparison.rows
+        if r.ratio_ci_low is not None and r.ratio_ci_high is not None and r.ratio_ci_low > 0
+    )
+    return widths[len(widths) // 2] if widths else None
+
+
 def settings(comparison: Comparison) -> str:
     norm = "; candidate times scaled to the baseline's GEMM peak" * (comparison.normalize == "peak")
+    typical = resolution(comparison)
+    seen = f"; typical {1 - comparison.alpha:.0%} CI half-width {typical:.1%}" if typical else ""
     return (
-        f"threshold {comparison.threshold}, alpha {comparison.alpha:g} (two-sided "
-        f"Mann-Whitney U); ratio = candidate / baseline, above 1 is slower{norm}"
+        f"threshold {comparison.threshold}, alpha {comparison.alpha:g} ({_method(comparison)})"
+        f"{seen}; ratio = candidate / baseline, above 1 is slower{norm}"
     )
 
 
