@@ -71,27 +71,22 @@ def measurement_of(row: Row, settings: Settings) -> Measurement:
     )
 
 
-def pooled_measurement(rows: Sequence[Row], settings: Settings) -> Measurement:
-    """Every round as one measurement: pooled samples, judged by the whole run's settings.
+def pooled_measurement(rows: Sequence[Row], settings: Settings) -> tuple[Measurement, list[int]]:
+    """Every round as one measurement (the rounds' samples one after the other, judged by the
+    whole run's settings), and how many samples each round gave.
 
     ``number`` is the largest round's calibration; the stop is ``budget`` when any round ran
     out of time (that is the warning worth giving), else the last round's.
     """
     rounds = [measurement_of(r, settings) for r in rows]
-    samples, _ = pooled(rows)
     stops: list[StopReason] = [m.stop for m in rounds]
-    return replace(
+    pooled = replace(
         rounds[-1],
-        samples_ms=samples,
+        samples_ms=tuple(s for m in rounds for s in m.samples_ms),
         number=max(m.number for m in rounds),
         stop="budget" if "budget" in stops else stops[-1],
     )
-
-
-def pooled(rows: Sequence[Row]) -> tuple[tuple[float, ...], list[int]]:
-    """Every round's samples, one round after the other, and how many each round gave."""
-    per_round = [samples_of(r) for r in rows]
-    return tuple(s for r in per_round for s in r), [len(r) for r in per_round]
+    return pooled, [len(m.samples_ms) for m in rounds]
 
 
 def disagreement(rows: Sequence[Row]) -> str | None:

@@ -30,7 +30,6 @@ from .rounds import (
     merged_notes,
     pooled_measurement,
     round_settings,
-    samples_of,
     stop_reasons,
 )
 from .verify import Verification, compare_results, expected, prepare
@@ -293,7 +292,7 @@ def merge_rounds(task: Task, parts: list[Row], ctx: RunContext) -> Row:
     pooled "unstable" warning, which the disagreement explains).
     """
     first = parts[0]
-    pooled = pooled_measurement(parts, ctx.options.settings())
+    pooled, sizes = pooled_measurement(parts, ctx.options.settings())
     own = [
         n for n in merged_notes([first]) if n not in measurement_of(first, ctx.settings).warnings
     ]
@@ -305,7 +304,7 @@ def merge_rounds(task: Task, parts: list[Row], ctx: RunContext) -> Row:
     row.update(
         stop_reason=stop_reasons(parts),
         rounds=len(parts),
-        round_samples=";".join(str(len(samples_of(p))) for p in parts),
+        round_samples=";".join(str(n) for n in sizes),
         timestamp=ctx.facts.now(),
         message="; ".join([*warnings, *([drift] if drift else []), *own]),
     )

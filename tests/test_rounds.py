@@ -36,8 +36,14 @@ def test_round_label() -> None:
 
 
 def test_pooled_keeps_round_order_and_sizes() -> None:
-    parts = [part([1.0, 2.0]), part("3.0;4.0;5.0"), part((6.0,))]  # type: ignore[arg-type]
-    assert rounds.pooled(parts) == ((1.0, 2.0, 3.0, 4.0, 5.0, 6.0), [2, 3, 1])
+    parts = [
+        part([1.0, 2.0], inner_loops=4, stop_reason="precision"),
+        part("3.0;4.0;5.0", inner_loops=9, stop_reason="budget"),  # type: ignore[arg-type]
+        part((6.0,), inner_loops=2, stop_reason="precision"),  # type: ignore[arg-type]
+    ]
+    measurement, sizes = rounds.pooled_measurement(parts, Settings())
+    assert measurement.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0) and sizes == [2, 3, 1]
+    assert measurement.number == 9 and measurement.stop == "budget"
 
 
 def test_disagreement_names_the_spread_only_when_it_is_large() -> None:
