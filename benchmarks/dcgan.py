@@ -48,11 +48,11 @@ import torch  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
 
 from deconvbench import registry  # noqa: E402
-from deconvbench.data import Inputs, make_inputs  # noqa: E402
 from deconvbench.errors import Unavailable, Unsupported  # noqa: E402
+from deconvbench.harness.inputs import Inputs, make_inputs  # noqa: E402
 from deconvbench.harness.threads import limit_threads  # noqa: E402
+from deconvbench.harness.verify import compare_results, prepare  # noqa: E402
 from deconvbench.problem import PASSES, Pass, Problem  # noqa: E402
-from deconvbench.verify import compare_results, prepare  # noqa: E402
 
 BATCH = 16
 LAYERS: dict[str, Problem] = {

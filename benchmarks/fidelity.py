@@ -16,12 +16,12 @@ import statistics
 import torch.utils.benchmark as tub
 
 from deconvbench import registry
-from deconvbench.data import make_inputs
 from deconvbench.harness.clocks import PerfCounterClock
+from deconvbench.harness.inputs import make_inputs
 from deconvbench.harness.measure import Settings, measure
 from deconvbench.harness.threads import limit_threads
+from deconvbench.harness.verify import prepare
 from deconvbench.problem import Pass, Problem
-from deconvbench.verify import prepare
 
 CASES: dict[str, Problem] = {
     "dcgan-g2": Problem.create(batch=16, in_channels=512, out_channels=256, input=(4, 4),

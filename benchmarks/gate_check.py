@@ -15,8 +15,10 @@ from collections import Counter
 
 import pandas as pd
 
-from deconvbench.compare import VERDICTS, compare_frames, parse_threshold
-from deconvbench.results import parse_samples, read_results
+from deconvbench.analysis.compare import VERDICTS, compare_frames
+from deconvbench.cli.options import parse_threshold
+from deconvbench.results.fields import parse_samples
+from deconvbench.results.reader import read_results
 
 TIMES = ("median_ms", "mean_ms", "min_ms", "max_ms", "q1_ms", "q3_ms", "ci_low_ms", "ci_high_ms")
 

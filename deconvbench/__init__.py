@@ -5,8 +5,9 @@ from __future__ import annotations
 from .api import conv_transpose, conv_transpose_backward, implementations
 from .errors import DeconvbenchError, InputError, ProblemError, Unavailable, Unsupported
 from .problem import Problem
+from .version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "DeconvbenchError",

@@ -1,11 +1,11 @@
-"""The Python API of DESIGN §3: numpy in, numpy out, torch's argument order."""
+"""The Python API (docs/design.md, "Python API"): numpy in, numpy out, torch's argument order."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from . import registry
-from .backends.base import Array
+from .backends.strategy import Array
 from .errors import ProblemError
 from .problem import IntOrTuple, Problem
 from .registry import Implementation

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .version import VERSION
+
 Facts = dict[str, object]
 
 THREAD_VARIABLES = (
@@ -66,10 +68,8 @@ def _missing(reason: str, *keys: str) -> Facts:
 
 
 def _deconvbench() -> Facts:
-    from . import __version__
-
     root = Path(__file__).resolve().parents[1]
-    facts: Facts = {"version": __version__, "path": str(Path(__file__).resolve().parent)}
+    facts: Facts = {"version": VERSION, "path": str(Path(__file__).resolve().parent)}
     # The checkout must be deconvbench's own: an installed copy can sit inside some other
     # repository (a project's venv), whose revision would say nothing about this code.
     top = _run(["git", "rev-parse", "--show-toplevel"], cwd=root)

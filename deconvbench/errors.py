@@ -1,6 +1,6 @@
 """Error types shared by the library and the command line.
 
-Library code raises these; only ``cli.py`` turns them into exit codes (DESIGN §4),
+Library code raises these; only ``cli/app.py`` turns them into exit codes (docs/design.md),
 so nothing below the CLI ever calls ``sys.exit``.
 """
 

@@ -1,7 +1,8 @@
 """The problem model: one transposed convolution, its validation, shapes and cost model.
 
 A :class:`Problem` is frozen and hashable: it is the identity of a measurement. Its
-semantics are those of ``torch.nn.functional.conv_transpose{1,2,3}d`` (DESIGN §2).
+semantics are those of ``torch.nn.functional.conv_transpose{1,2,3}d``
+(docs/design.md, "Semantics").
 """
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ class Problem:
 
     @property
     def output(self) -> tuple[int, ...]:
-        """Spatial output size, per DESIGN §2."""
+        """Spatial output size: (input-1)·stride - 2·padding + dilation·(kernel-1)
+        + output_padding + 1, per dimension."""
         return tuple(
             (i - 1) * s - 2 * p + d * (k - 1) + op + 1
             for i, s, p, d, k, op in zip(
@@ -210,6 +212,28 @@ class Problem:
     @property
     def itemsize(self) -> int:
         return DTYPES[self.dtype]
+
+    @property
+    def storage_itemsize(self) -> int:
+        """Bytes per element of the numpy arrays that carry this problem's values: numpy has
+        no bfloat16, so bfloat16 values travel as float32 (``harness.inputs.storage_dtype``)."""
+        return DTYPES["float32"] if self.dtype == "bfloat16" else self.itemsize
+
+    def input_elements(self, pass_: Pass) -> int:
+        """Elements a pass reads: x, weight and bias forward; grad_output, x and weight
+        backward."""
+        x, w = math.prod(self.x_shape), math.prod(self.weight_shape)
+        if pass_ == "forward":
+            return x + w + (self.out_channels if self.bias else 0)
+        return math.prod(self.y_shape) + x + w
+
+    def result_elements(self, pass_: Pass) -> int:
+        """Elements a pass returns: y forward; grad_input, grad_weight (and grad_bias)
+        backward."""
+        if pass_ == "forward":
+            return math.prod(self.y_shape)
+        bias = self.out_channels if self.bias else 0
+        return math.prod(self.x_shape) + math.prod(self.weight_shape) + bias
 
     # --- cost model ---------------------------------------------------------------------
 
@@ -248,14 +272,9 @@ class Problem:
         return self.flops_forward if pass_ == "forward" else self.flops_backward
 
     def bytes_moved(self, pass_: Pass) -> int:
-        """Minimum bytes read and written: every operand once (a lower bound on traffic)."""
-        x = math.prod(self.x_shape)
-        w = math.prod(self.weight_shape)
-        y = math.prod(self.y_shape)
-        b = self.out_channels if self.bias else 0
-        # forward reads x, w, b and writes y; backward reads dy, x, w and writes dx, dw, db
-        elements = x + w + b + y if pass_ == "forward" else y + x + w + (x + w + b)
-        return elements * self.itemsize
+        """Minimum bytes read and written: every operand once, at the problem's dtype (a lower
+        bound on traffic, and on the memory a pass needs)."""
+        return (self.input_elements(pass_) + self.result_elements(pass_)) * self.itemsize
 
     def arithmetic_intensity(self, pass_: Pass) -> float:
         """Useful FLOPs per byte of minimum traffic (the roofline's x axis)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
-from .backends.base import Prepared, Strategy
+from .backends.strategy import Prepared, Strategy
 from .errors import Unavailable
 from .problem import Problem
 

@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 
 from deconvbench import registry
-from deconvbench.backends.base import Prepared, Strategy
-from deconvbench.data import make_inputs
+from deconvbench.backends import Prepared, Strategy
+from deconvbench.harness.inputs import make_inputs
+from deconvbench.harness.verify import compare_results, expected, prepare
 from deconvbench.problem import PASSES, Pass, Problem
-from deconvbench.verify import compare_results, expected, prepare
 
 LAYERS = {
     name: Problem.create(

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from deconvbench.backends.base import Array, Prepared, Strategy, numpy_fetch
+from deconvbench.backends import Array, Prepared, Strategy, numpy_fetch
 from deconvbench.backends.numpy_.direct import backward, forward
 from deconvbench.problem import Problem
 

@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Sequence
+
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from deconvbench.errors import ProblemError
 from deconvbench.problem import Problem
+
+Integer = Callable[[int, int], int]
+"""Draws an integer in [low, high]: from hypothesis, or from a seeded ``random.Random``."""
+
+
+def _problem(integer: Integer, dims: Sequence[int], dtypes: Sequence[str]) -> Problem:
+    """One problem with every parameter drawn, small enough to stay fast; raises
+    :class:`ProblemError` when the draw has no output (heavy padding on a tiny input)."""
+    ndim = dims[integer(0, len(dims) - 1)]
+    max_in, max_k = {1: 9, 2: 6, 3: 4}[ndim], {1: 6, 2: 4, 3: 3}[ndim]
+    groups = integer(1, 3)
+    inputs = [integer(1, max_in) for _ in range(ndim)]
+    kernel = [integer(1, max_k) for _ in range(ndim)]
+    stride = [integer(1, 4) for _ in range(ndim)]
+    dilation = [integer(1, 3) for _ in range(ndim)]
+    padding = [integer(0, d * (k - 1) + 1) for k, d in zip(kernel, dilation, strict=True)]
+    output_padding = [integer(0, max(s, d) - 1) for s, d in zip(stride, dilation, strict=True)]
+    return Problem.create(
+        batch=integer(1, 3),
+        in_channels=groups * integer(1, 3),
+        out_channels=groups * integer(1, 3),
+        input=tuple(inputs),
+        kernel=tuple(kernel),
+        stride=tuple(stride),
+        padding=tuple(padding),
+        output_padding=tuple(output_padding),
+        dilation=tuple(dilation),
+        groups=groups,
+        bias=integer(0, 1) == 1,
+        dtype=dtypes[integer(0, len(dtypes) - 1)],
+    )
 
 
 @st.composite
@@ -14,39 +49,29 @@ def problems(
     dtypes: tuple[str, ...] = ("float32", "float64"),
     dims: tuple[int, ...] = (1, 2, 3),
 ) -> Problem:
-    """Random valid problems, every parameter exercised, small enough to stay fast."""
-    ndim = draw(st.sampled_from(dims))
-    max_in = {1: 9, 2: 6, 3: 4}[ndim]
-    max_k = {1: 6, 2: 4, 3: 3}[ndim]
-    groups = draw(st.integers(1, 3))
-    per_dim = st.lists
-    inputs = draw(per_dim(st.integers(1, max_in), min_size=ndim, max_size=ndim))
-    kernel = draw(per_dim(st.integers(1, max_k), min_size=ndim, max_size=ndim))
-    stride = draw(per_dim(st.integers(1, 4), min_size=ndim, max_size=ndim))
-    dilation = draw(per_dim(st.integers(1, 3), min_size=ndim, max_size=ndim))
-    padding = [draw(st.integers(0, d * (k - 1) + 1)) for k, d in zip(kernel, dilation, strict=True)]
-    output_padding = [
-        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
-    ]
+    """Random valid problems, every parameter exercised (hypothesis: shrinks a failure)."""
     try:
-        return Problem.create(
-            batch=draw(st.integers(1, 3)),
-            in_channels=groups * draw(st.integers(1, 3)),
-            out_channels=groups * draw(st.integers(1, 3)),
-            input=tuple(inputs),
-            kernel=tuple(kernel),
-            stride=tuple(stride),
-            padding=tuple(padding),
-            output_padding=tuple(output_padding),
-            dilation=tuple(dilation),
-            groups=groups,
-            bias=draw(st.booleans()),
-            dtype=draw(st.sampled_from(dtypes)),
-        )
-    except ProblemError:  # output size below 1: heavy padding on a tiny input
-        from hypothesis import reject
-
+        return _problem(lambda low, high: draw(st.integers(low, high)), dims, dtypes)
+    except ProblemError:
         reject()
+
+
+def sample_problems(
+    count: int,
+    seed: int = 0,
+    dims: tuple[int, ...] = (1, 2, 3),
+    dtypes: tuple[str, ...] = ("float32", "float64"),
+) -> list[Problem]:
+    """``count`` valid problems drawn as :func:`problems` draws them, from a fixed seed: the
+    same list on every run (for shares, where hypothesis's shrinking has nothing to say)."""
+    rng = random.Random(seed)
+    out: list[Problem] = []
+    while len(out) < count:
+        try:
+            out.append(_problem(rng.randint, dims, dtypes))
+        except ProblemError:
+            continue
+    return out
 
 
 def _p(**kw: object) -> Problem:
@@ -89,3 +114,4 @@ EDGE_CASES: dict[str, Problem] = {
     "large-kernel": _p(input=(3, 3), kernel=16, stride=8, padding=4, in_channels=3, out_channels=2),
     "float64": _p(dtype="float64", bias=True),
 }
+

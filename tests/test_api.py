@@ -1,4 +1,5 @@
-"""The Python API of DESIGN §3: numpy in, numpy out, torch's semantics and argument order."""
+"""The Python API of docs/design.md: numpy in, numpy out, torch's semantics and argument
+order."""
 
 from __future__ import annotations
 

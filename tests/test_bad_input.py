@@ -1,4 +1,5 @@
-"""Issue 6's list of malformed inputs, each through the real command line.
+"""Malformed inputs, each through the real command line: suite files, ``--case`` strings,
+options and results files.
 
 Every case must: exit 2; print exactly one line on stderr, ``deconvbench: error: ...``, that
 names the culprit (file, entry, key, option or value); show no traceback; and leave every
@@ -24,10 +25,15 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from test_compare import row
 
-from deconvbench import cli, runner
-from deconvbench.results import COLUMNS, ResultWriter, write_sidecar
+from deconvbench import cli
+from deconvbench.cli import run as cli_run
+from deconvbench.results.schema import COLUMNS
+from deconvbench.results.sidecar import write_sidecar
+from deconvbench.results.writer import ResultWriter
+from deconvbench.run import loop
+
+from helpers import row
 
 GOOD = "in_channels=2,out_channels=2,input=5x5,kernel=3,stride=2,padding=1"
 HEAD = 'name = "t"\ndescription = "bad-input cases"\n'
@@ -558,8 +564,8 @@ def test_bad_input_is_refused_cleanly(
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(folder)  # a default output (results/...) would land here and be seen
     monkeypatch.setattr(sys, "argv", sys.argv)  # restored after invoke() sets it
-    monkeypatch.setattr(runner, "execute", _no_measuring)
-    monkeypatch.setattr(cli, "calibrate_peaks_with_reasons", _no_measuring)
+    monkeypatch.setattr(loop, "execute", _no_measuring)
+    monkeypatch.setattr(cli_run, "calibrate_peaks_with_reasons", _no_measuring)
     args = _prepare(bad, folder)
     before = snapshot(folder)
     code, _, err = invoke(args, capsys)
@@ -568,7 +574,7 @@ def test_bad_input_is_refused_cleanly(
 
 
 def test_the_list_is_long_enough() -> None:
-    """Issue 6 asks for at least 40 malformed inputs; this module keeps more than 45."""
+    """The list covers every kind of input the tool reads, several ways each."""
     assert len(CASES) >= 45
 
 

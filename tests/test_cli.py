@@ -1,4 +1,5 @@
-"""Every command through typer's CliRunner: output, files written, exit codes (DESIGN §4)."""
+"""Every command through typer's CliRunner: output, files written, exit codes (the command
+line of docs/design.md)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from deconvbench import cli, registry
-from deconvbench.backends.base import Array, Prepared, Strategy, numpy_fetch
-from deconvbench.cli_options import parse_precision
+from deconvbench.backends import Array, Prepared, Strategy, numpy_fetch
+from deconvbench.cli import run as cli_run
+from deconvbench.cli.options import parse_precision
 from deconvbench.errors import InputError
 from deconvbench.problem import Problem
-from deconvbench.results import read_results
+from deconvbench.results.reader import read_results
 
 CASE = "batch=1,in_channels=2,out_channels=2,input=5x5,kernel=3,stride=2,padding=1"
 FAST = ["--budget", "0.02", "--min-samples", "3"]
@@ -63,7 +65,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     extra = (*(Fake(a) for a in ("right", "wrong", "explode")), Fake("interrupt", "zzz"))
     monkeypatch.setattr(registry, "strategies", lambda: (*real, *extra))
     monkeypatch.setattr(
-        cli, "calibrate_peaks_with_reasons", lambda d, t, n: ({("cpu", "float32"): 10.0}, {})
+        cli_run, "calibrate_peaks_with_reasons", lambda d, t, n: ({("cpu", "float32"): 10.0}, {})
     )
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")  # tables must not be cut by the runner's width
@@ -313,7 +315,7 @@ def test_unexpected_errors_exit_1_with_a_traceback_only_under_debug(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("surprise")
 
-    monkeypatch.setattr(cli.runner, "plan", broken)
+    monkeypatch.setattr(cli_run.loop, "plan", broken)
     args = ["run", "--case", CASE, "--impl", "numpy/direct", "-o", str(tmp_path / "a.csv")]
     code, _, err = invoke(runner, *args)
     assert code == 1 and "ZeroDivisionError: surprise" in err and "Traceback" not in err

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_compare import noise, row
 from typer.testing import CliRunner
 
 from deconvbench import cli
-from deconvbench.results import ResultWriter, Row
+from deconvbench.results.writer import ResultWriter
+
+from helpers import Row, noise, row
 
 
 def write(path: Path, rows: list[Row]) -> Path:

@@ -15,60 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deconvbench import compare as cmp
+from deconvbench.analysis import compare as cmp
+from deconvbench.cli.options import parse_threshold
 from deconvbench.errors import InputError
-from deconvbench.results import COLUMNS, ResultWriter, Row, read_results
+from deconvbench.results.reader import read_results
 
-PROBLEM = dict(
-    batch=2, in_channels=8, out_channels=8, groups=1, input=(8, 8), kernel=(4, 4),
-    stride=(2, 2), padding=(1, 1), output_padding=(0, 0), dilation=(1, 1), bias=True,
-    output=(16, 16),
-)  # fmt: skip
+from helpers import Row, drifting_pairs, drifting_rounds, frame, noise, row
 
-
-def row(
-    impl: str = "numpy/direct",
-    case: str = "2d-k4-s2",
-    pass_: str = "forward",
-    samples: list[float] | None = None,
-    status: str = "ok",
-    **values: object,
-) -> Row:
-    """One complete results row; timing columns derived from ``samples`` as the runner would."""
-    backend, _, algorithm = impl.partition("/")
-    base: Row = dict.fromkeys(COLUMNS)
-    base.update(PROBLEM)
-    base.update(
-        schema_version=1, run_id="0123456789ab", suite="smoke", case=case, implementation=impl,
-        backend=backend, algorithm=algorithm, device="cpu", dtype="float32", status=status,
-        message="" if status == "ok" else f"{status} happened", threads=1, flops=1000,
-        **{"pass": pass_},
-    )  # fmt: skip
-    if samples:
-        base.update(
-            samples=len(samples), samples_ms=list(samples), median_ms=float(np.median(samples)),
-            mean_ms=float(np.mean(samples)), min_ms=min(samples), max_ms=max(samples),
-        )  # fmt: skip
-    base.update(values)
-    return base
-
-
-def frame(tmp_path: Path, rows: list[Row], name: str = "r.csv") -> pd.DataFrame:
-    """Rows through a real results file and its validating reader."""
-    path = tmp_path / name
-    with ResultWriter(path, "new") as writer:
-        for r in rows:
-            writer.write(r)
-    return read_results(path)
-
-
-def noise(
-    rng: np.random.Generator, n: int = 30, sigma: float = 0.02, scale: float = 1.0
-) -> list[float]:
-    return list(scale * rng.lognormal(0.0, sigma, n))
-
-
-FIVE = cmp.parse_threshold("5%")
+FIVE = parse_threshold("5%")
 
 
 def run(tmp_path: Path, base: list[Row], cand: list[Row], **kw: object) -> cmp.Comparison:
@@ -99,7 +53,7 @@ def grid(rng: np.random.Generator, shift: float = 1.0, n: int = 30) -> tuple[lis
      ("0%", "median", 0.0), ("150%", "median", 1.5)],
 )  # fmt: skip
 def test_parse_threshold(text: str, statistic: str, fraction: float) -> None:
-    t = cmp.parse_threshold(text)
+    t = parse_threshold(text)
     assert (t.statistic, t.fraction) == (statistic, pytest.approx(fraction))
 
 
@@ -109,12 +63,12 @@ def test_parse_threshold(text: str, statistic: str, fraction: float) -> None:
 )
 def test_parse_threshold_rejects(text: str) -> None:
     with pytest.raises(InputError, match="--threshold"):
-        cmp.parse_threshold(text)
+        parse_threshold(text)
 
 
 def test_a_bare_number_of_one_or_more_is_refused_with_a_hint() -> None:
     with pytest.raises(InputError, match="fraction below 1"):
-        cmp.parse_threshold("5")
+        parse_threshold("5")
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -157,7 +111,7 @@ def test_a_two_percent_shift_under_a_five_percent_threshold_is_not_flagged(tmp_p
     result = run(tmp_path, base, cand)
     assert [r.verdict for r in result.rows] == ["unchanged"] * 12
     # ... while a 1% threshold sees it, since the shift is real and the samples precise
-    strict = run(tmp_path / "strict", base, cand, threshold=cmp.parse_threshold("1%"))
+    strict = run(tmp_path / "strict", base, cand, threshold=parse_threshold("1%"))
     assert Counter(r.verdict for r in strict.rows)["regressed"] >= 10
 
 
@@ -192,35 +146,6 @@ def test_noise_alone_raises_false_alarms_in_under_one_percent_of_rows(
 
 
 # --- rounds: the between-run noise --------------------------------------------------------------
-
-
-def drifting_rounds(
-    rng: np.random.Generator, rounds: int = 3, n: int = 20, drift: float = 0.01,
-    burst: float = 0.12, scale: float = 1.0,
-) -> tuple[list[float], str]:  # fmt: skip
-    """A row measured in ``rounds`` rounds, as a shared machine does between minutes.
-
-    Every round has its own speed: a small drift (lognormal, ``drift``), and with
-    probability ``burst`` a neighbour's burst of work that slows the whole round 1.2-2x (the
-    pattern measured on the development VM: 11-15% of rounds in two smoke runs).
-    Every sample of a round shares its factor, so the samples alone look far more certain
-    than the row really is.
-    """
-    samples: list[float] = []
-    for _ in range(rounds):
-        factor = rng.lognormal(0.0, drift) * (rng.uniform(1.2, 2.0) if rng.random() < burst else 1)
-        samples += list(scale * factor * rng.lognormal(0.0, 0.02, n))
-    return samples, ";".join([str(n)] * rounds)
-
-
-def drifting_pairs(seed: int, rows: int, scale: float = 1.0) -> tuple[list[Row], list[Row]]:
-    rng = np.random.default_rng(seed)
-    base, cand = [], []
-    for i in range(rows):
-        (b, b_sizes), (c, c_sizes) = drifting_rounds(rng), drifting_rounds(rng, scale=scale)
-        base.append(row(f"numpy/s{i}", samples=b, rounds=3, round_samples=b_sizes))
-        cand.append(row(f"numpy/s{i}", samples=c, rounds=3, round_samples=c_sizes))
-    return base, cand
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -398,7 +323,7 @@ def test_the_min_statistic(tmp_path: Path) -> None:
     b = noise(rng, 60, 0.01)
     c = [v * (1.0 if i % 3 == 0 else 1.2) for i, v in enumerate(noise(rng, 60, 0.01))]
     (by_min,) = run(
-        tmp_path, [row(samples=b)], [row(samples=c)], threshold=cmp.parse_threshold("min:3%")
+        tmp_path, [row(samples=b)], [row(samples=c)], threshold=parse_threshold("min:3%")
     ).rows
     (by_median,) = run(tmp_path / "m", [row(samples=b)], [row(samples=c)]).rows
     assert by_min.verdict != "regressed" and by_min.baseline_ms == pytest.approx(min(b))

@@ -2,6 +2,12 @@
 
 Written once, parametrised over the registry, so a backend added later (a third-party one
 included) is tested here with no change to this file.
+
+A strategy may decline a problem (``unsupported_reason``), and a declined problem is not
+checked; so each strategy must also take the plain 2-D layer, and at least
+:data:`MIN_SUPPORTED_SHARE` of random problems within the dimensions and dtypes it declares.
+A strategy that declines more should declare its limits as capabilities instead, where
+``deconvbench list`` shows them.
 """
 
 from __future__ import annotations
@@ -10,12 +16,13 @@ import zlib
 
 import pytest
 from hypothesis import given, settings
-from problems import EDGE_CASES, problems
 
 from deconvbench import registry
-from deconvbench.backends.base import Strategy
+from deconvbench.backends import Strategy
+from deconvbench.harness.verify import verify
 from deconvbench.problem import Pass, Problem
-from deconvbench.verify import verify
+
+from problems import EDGE_CASES, problems, sample_problems
 
 AVAILABLE = [s for s in registry.strategies() if s.unavailable_reason() is None]
 PASSES: tuple[Pass, ...] = ("forward", "backward")
@@ -42,11 +49,32 @@ def test_registry_has_numpy_strategies() -> None:
     assert {"numpy/direct"} <= names
 
 
+MIN_SUPPORTED_SHARE = 0.9
+"""Of random problems within a strategy's declared dimensions and dtypes, the share it must
+take, each pass it declares."""
+
+
+def _declared_passes(strategy: Strategy) -> tuple[Pass, ...]:
+    return PASSES if strategy.capabilities.backward else ("forward",)
+
+
 @pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
 def test_supports_a_plain_2d_problem(strategy: Strategy) -> None:
     """A strategy that declares itself available must take the commonest layer shape."""
     problem = EDGE_CASES["stride-divides-kernel"]
-    assert strategy.unsupported_reason(problem, "forward") is None
+    for pass_ in _declared_passes(strategy):
+        assert strategy.unsupported_reason(problem, pass_) is None, pass_
+
+
+@pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
+def test_takes_most_problems_it_declares(strategy: Strategy) -> None:
+    dtypes = tuple(d for d in ("float32", "float64") if d in strategy.capabilities.dtypes)
+    sample = sample_problems(200, dims=tuple(sorted(strategy.capabilities.dims)), dtypes=dtypes)
+    for pass_ in _declared_passes(strategy):
+        declined = [p for p in sample if strategy.unsupported_reason(p, pass_) is not None]
+        share = 1 - len(declined) / len(sample)
+        first = f"; first declined: {declined[0]}" if declined else ""
+        assert share >= MIN_SUPPORTED_SHARE, f"{pass_}: takes {share:.0%} of them{first}"
 
 
 @pytest.mark.parametrize("pass_", PASSES)

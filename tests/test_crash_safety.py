@@ -1,4 +1,4 @@
-"""Results survive a real ``kill -9`` and a Ctrl-C (issue 6, "Results that survive").
+"""Results survive a real ``kill -9`` and a Ctrl-C.
 
 A real ``python -m deconvbench run`` in a subprocess, over 30 quick rows (the numpy strategies
 on three tiny cases, both passes), is killed with SIGKILL after 2 rows and again, after
@@ -22,7 +22,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deconvbench.results import KEY_COLUMNS, parse_samples, read_results
+from deconvbench.results.fields import parse_samples
+from deconvbench.results.reader import read_results
+from deconvbench.results.schema import KEY_COLUMNS
 
 CASES = (
     "in_channels=2,out_channels=2,input=5x5,kernel=3,stride=2,padding=1",
@@ -154,7 +156,8 @@ def test_ctrl_c_during_a_rows_fsync_counts_the_row_the_file_kept(
     from typer.testing import CliRunner
 
     from deconvbench import cli
-    from deconvbench.results import ResultWriter
+    from deconvbench.cli import run as cli_run
+    from deconvbench.results.writer import ResultWriter
 
     real_sync = ResultWriter._sync
     calls = {"n": 0}
@@ -166,7 +169,7 @@ def test_ctrl_c_during_a_rows_fsync_counts_the_row_the_file_kept(
             os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, in the middle of the write
 
     monkeypatch.setattr(ResultWriter, "_sync", sync_then_interrupt)
-    monkeypatch.setattr(cli, "calibrate_peaks_with_reasons", lambda d, t, n: ({}, {}))
+    monkeypatch.setattr(cli_run, "calibrate_peaks_with_reasons", lambda d, t, n: ({}, {}))
     path = tmp_path / "r.csv"
     args = [*ARGS[:3], "--case", CASES[0], "--pass", "forward", *ARGS[-6:], "-o", str(path)]
     result = CliRunner().invoke(cli.app, args, env={"NO_COLOR": "1"})

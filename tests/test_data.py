@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deconvbench.data import make_inputs, round_to_bfloat16
+from deconvbench.harness.inputs import make_inputs, round_to_bfloat16
 from deconvbench.problem import Problem
 
 

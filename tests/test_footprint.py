@@ -33,17 +33,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from deconvbench import cli, footprint, registry
-from deconvbench.backends.base import Array, Prepared, Strategy, numpy_fetch
-from deconvbench.case import Case
-from deconvbench.cli_options import exit_code, parse_max_memory
-from deconvbench.data import Inputs, make_inputs
+from deconvbench import cli, registry
+from deconvbench.backends import Array, Prepared, Strategy, numpy_fetch
+from deconvbench.cases.case import Case
+from deconvbench.cli import run as cli_run
+from deconvbench.cli.app import exit_code
+from deconvbench.cli.options import parse_max_memory
 from deconvbench.errors import InputError
-from deconvbench.footprint import MemoryLimit
+from deconvbench.harness.inputs import Inputs, make_inputs
 from deconvbench.harness.memory import peak_memory
+from deconvbench.harness.verify import prepare
 from deconvbench.problem import PASSES, Pass, Problem
-from deconvbench.results import read_results
-from deconvbench.verify import prepare
+from deconvbench.results.reader import read_results
+from deconvbench.run import footprint
+from deconvbench.run.footprint import MemoryLimit
 
 MiB = 2**20
 
@@ -333,10 +336,10 @@ def test_the_default_limit_is_a_share_of_available_memory() -> None:
 def test_refuse_impossible_names_the_case_and_pass() -> None:
     problem = Problem.create(batch=2, in_channels=4, out_channels=4, input=8, kernel=3)
     case = Case("mine", "small", problem)
-    footprint.refuse_impossible([case], None, total=footprint.min_bytes(problem, "backward"))
+    footprint.refuse_impossible([case], None, total=problem.bytes_moved("backward"))
     with pytest.raises(InputError, match="suite 'mine' case 'small': its backward"):
-        footprint.refuse_impossible([case], None, total=footprint.min_bytes(problem, "forward"))
-    footprint.refuse_impossible([case], ("forward",), total=footprint.min_bytes(problem, "forward"))
+        footprint.refuse_impossible([case], None, total=problem.bytes_moved("forward"))
+    footprint.refuse_impossible([case], ("forward",), total=problem.bytes_moved("forward"))
 
 
 # --- through the command line ----------------------------------------------------------------
@@ -353,7 +356,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 @pytest.fixture(autouse=True)
 def _no_calibration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        cli, "calibrate_peaks_with_reasons", lambda d, t, n: ({("cpu", "float32"): 10.0}, {})
+        cli_run, "calibrate_peaks_with_reasons", lambda d, t, n: ({("cpu", "float32"): 10.0}, {})
     )
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")

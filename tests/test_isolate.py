@@ -7,12 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
-from faulty_backend import FAULTS, Faulty
 
-from deconvbench import registry, runner
-from deconvbench.case import Case
+from deconvbench import registry
+from deconvbench.cases.case import Case
 from deconvbench.problem import Problem
-from deconvbench.results import ResultWriter, read_results
+from deconvbench.results.reader import read_results
+from deconvbench.results.writer import ResultWriter
+from deconvbench.run.loop import execute, plan
+from deconvbench.run.types import NullSink, RunFacts, RunOptions
+
+from faulty_backend import FAULTS, Faulty
 
 TIMEOUT_S = 30.0  # well above a worker's start-up (a spawned Python importing numpy)
 
@@ -24,17 +28,17 @@ def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], 
     case = Case("faults", "small", problem, ("forward",))
     good = registry.get("numpy/direct")
     strategies = [good, *(Faulty(f) for f in FAULTS), good]
-    options = runner.RunOptions(budget_s=0.02, min_samples=3, isolate=True,
+    options = RunOptions(budget_s=0.02, min_samples=3, isolate=True,
                                 timeout_s=TIMEOUT_S, threads=1)  # fmt: skip
     # the same good strategy twice: the second copy is a different case so keys stay unique
     cases = [case, Case("faults", "again", problem, ("forward",))]
-    tasks = runner.plan(cases[:1], strategies[:-1], options) + runner.plan(
+    tasks = plan(cases[:1], strategies[:-1], options) + plan(
         cases[1:], [good], options
     )
     path = tmp_path_factory.mktemp("iso") / "faults.csv"
     start = time.perf_counter()
     with ResultWriter(path, "new") as writer:
-        rows = runner.execute(tasks, options, runner.NullSink(), writer, runner.RunFacts.create())
+        rows = execute(tasks, options, NullSink(), writer, RunFacts.create())
     return rows, path, time.perf_counter() - start
 
 
@@ -78,11 +82,11 @@ def test_in_process_run_survives_python_faults() -> None:
     """Without --isolate, exceptions still become rows and the run goes on."""
     problem = Problem.create(batch=1, in_channels=2, out_channels=2, input=(4,), kernel=3)
     case = Case("faults", "inproc", problem, ("forward",))
-    options = runner.RunOptions(budget_s=0.02, min_samples=3, threads=1)
+    options = RunOptions(budget_s=0.02, min_samples=3, threads=1)
     strategies = [Faulty(f) for f in ("raises", "exhausts-memory", "wrong-numbers")]
     strategies.append(registry.get("numpy/direct"))
-    rows = runner.execute(runner.plan([case], strategies, options), options,
-                          runner.NullSink(), None, runner.RunFacts.create())  # fmt: skip
+    rows = execute(plan([case], strategies, options), options,
+                          NullSink(), None, RunFacts.create())  # fmt: skip
     assert [r["status"] for r in rows] == ["error", "oom", "mismatch", "ok"]
 
 
@@ -102,21 +106,21 @@ def test_cli_isolate_and_timeout_options(tmp_path: Path) -> None:
 
 
 def test_one_worker_serves_until_a_crash_then_a_fresh_one() -> None:
-    from deconvbench.isolate import IsolatedRunner
+    from deconvbench.run.isolate import IsolatedRunner
 
     problem = Problem.create(batch=1, in_channels=2, out_channels=2, input=(4,), kernel=3)
     good = registry.get("numpy/direct")
-    options = runner.RunOptions(budget_s=0.01, min_samples=3, isolate=True, timeout_s=TIMEOUT_S,
+    options = RunOptions(budget_s=0.01, min_samples=3, isolate=True, timeout_s=TIMEOUT_S,
                                 threads=1, passes=("forward",))  # fmt: skip
     cases = [Case("reuse", f"c{i}", problem, ("forward",)) for i in range(3)]
-    tasks = runner.plan(cases[:2], [good], options) + runner.plan(
+    tasks = plan(cases[:2], [good], options) + plan(
         cases[2:], [Faulty("aborts"), good], options
     )
-    with IsolatedRunner(options, runner.RunFacts.create()) as isolated:
-        statuses = [isolated.run(t)["status"] for t in tasks]
+    with IsolatedRunner(options, RunFacts.create()) as isolated:
+        statuses = [isolated.run(t).status for t in tasks]
         assert statuses == ["ok", "ok", "crashed", "ok"]
         assert isolated.starts == 2  # the two good rows shared one; the crash cost one more
         from dataclasses import replace
 
-        assert isolated.run(replace(tasks[0], round=1, rounds=2))["status"] == "ok"
+        assert isolated.run(replace(tasks[0], round=1, rounds=2)).status == "ok"
         assert isolated.starts == 3  # a new round, a new process

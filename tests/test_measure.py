@@ -82,8 +82,8 @@ def test_noisy_call_stops_on_budget_with_a_warning() -> None:
     result = m.measure(call, clock, m.Settings(budget_s=0.5, warmup_s=0.0))
     assert result.stop == "budget"
     assert 0.5 <= result.elapsed_s < 0.51
-    assert any("misses the ±2.0% target" in w for w in result.warnings)
-    assert "time budget exhausted" in result.warnings
+    assert any("misses the ±2.0% target" in w.text for w in result.warnings)
+    assert "time budget exhausted" in [w.text for w in result.warnings]
 
 
 def test_slow_call_stops_at_the_overrun_cap_short_of_min_samples() -> None:
@@ -92,7 +92,7 @@ def test_slow_call_stops_at_the_overrun_cap_short_of_min_samples() -> None:
     result = m.measure(fixed_call(clock, 2.0), clock, settings)
     assert result.stop == "budget"
     assert len(result.samples_ms) == 3  # 3 x 2 s >= 5 x the 1 s budget
-    assert any(w.startswith("only 3 samples") for w in result.warnings)
+    assert any(w.text.startswith("only 3 samples") for w in result.warnings)
 
 
 def test_max_samples_caps_the_measurement() -> None:

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from deconvbench import cli, runner
-from deconvbench.case import Case
+from deconvbench import cli
+from deconvbench.cases.case import Case
 from deconvbench.errors import InputError
-from deconvbench.merge import merge, write
 from deconvbench.problem import Problem
-from deconvbench.results import read_results, read_sidecar
+from deconvbench.results.merge import merge, write
+from deconvbench.results.reader import read_results
+from deconvbench.results.sidecar import read_sidecar
+from deconvbench.run.loop import shard
 
 CASES = [
     "in_channels=2,out_channels=2,input=4x4,kernel=3,stride=2,padding=1",
@@ -30,11 +32,11 @@ def _cases(n: int) -> list[Case]:
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
 def test_shards_are_disjoint_cover_every_case_and_balance(count: int) -> None:
     cases = _cases(10)
-    parts = [runner.shard(cases, i, count) for i in range(1, count + 1)]
+    parts = [shard(cases, i, count) for i in range(1, count + 1)]
     names = [c.name for part in parts for c in part]
     assert sorted(names) == sorted(c.name for c in cases) and len(names) == len(set(names))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    assert parts == [runner.shard(cases, i, count) for i in range(1, count + 1)]
+    assert parts == [shard(cases, i, count) for i in range(1, count + 1)]
 
 
 def invoke(*args: str) -> tuple[int, str]:

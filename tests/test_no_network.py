@@ -1,4 +1,4 @@
-"""Nothing opens a network connection (issue 6, "Security").
+"""Nothing opens a network connection (docs/security.md, "No network").
 
 Dynamic: the main commands run in-process (list, suites, env, verify, run, compare, merge,
 report with plots) with every socket entry that connects or resolves a name replaced by one
@@ -6,7 +6,7 @@ that records the call and fails it; none may be called, including by ``env`` for
 host name (``socket.gethostname``/``platform.node`` read the kernel's name: no lookup).
 Child processes are recorded too and must be local tools only.
 
-Static: the package's source imports no networking module but ``socket`` in ``runner.py``,
+Static: the package's source imports no networking module but ``socket`` in ``run/types.py``,
 which uses nothing of it but ``gethostname``.
 """
 
@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_compare import row
 from typer.testing import CliRunner
 
 import deconvbench
 from deconvbench import cli
-from deconvbench.results import ResultWriter
+from deconvbench.results.writer import ResultWriter
+
+from helpers import row
 
 PACKAGE = Path(deconvbench.__file__).parent
 CASE = "in_channels=2,out_channels=2,input=4x4,kernel=3,stride=2,padding=1"
@@ -35,16 +36,21 @@ RESOLVERS = (
     "gethostbyaddr", "getfqdn",
 )  # fmt: skip
 SOCKET_METHODS = ("connect", "connect_ex", "sendto", "sendmsg")
-LOCAL_TOOLS = {"git": {"rev-parse", "status"}, "nvidia-smi": None, "sysctl": None, "uname": None}
-"""Child processes the package (or the stdlib for it: platform.processor runs uname -p) may
-start; None: any arguments. git only reads the checkout."""
+LOCAL_TOOLS = {
+    "git": {"rev-parse", "status"}, "nvidia-smi": None, "sysctl": None, "uname": None,
+    "fc-list": None,
+}  # fmt: skip
+"""Child processes the package (or a library for it) may start; None: any arguments. git
+only reads the checkout; platform.processor runs uname -p; matplotlib runs fontconfig's
+fc-list, which reads the local font configuration, when it builds its font cache (the first
+plot on a machine, or with an empty cache)."""
 
 NETWORK_MODULES = {
     "socket", "ssl", "http", "urllib", "urllib3", "requests", "httpx", "aiohttp", "ftplib",
     "smtplib", "poplib", "imaplib", "nntplib", "telnetlib", "xmlrpc", "socketserver",
     "asyncio", "websocket", "websockets", "webbrowser", "grpc", "zmq", "paramiko",
 }  # fmt: skip
-KNOWN_IMPORTS = {("runner.py", "socket")}
+KNOWN_IMPORTS = {("run/types.py", "socket")}
 """The run's ``host`` column: ``socket.gethostname()``, the kernel's node name."""
 
 
@@ -137,7 +143,7 @@ def test_source_imports_no_networking_module_but_the_known_one() -> None:
 
 
 def test_the_socket_module_is_used_for_the_host_name_only() -> None:
-    tree = ast.parse((PACKAGE / "runner.py").read_text(encoding="utf-8"))
+    tree = ast.parse((PACKAGE / "run" / "types.py").read_text(encoding="utf-8"))
     used = {
         node.attr
         for node in ast.walk(tree)

@@ -24,13 +24,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deconvbench import registry
-from deconvbench.backends.base import Strategy
+from deconvbench.backends import Strategy
 from deconvbench.backends.numba_ import _geometry as geom
 from deconvbench.backends.numba_._common import INSTALL_HINT, numba_unavailable_reason
-from deconvbench.data import make_inputs
 from deconvbench.errors import Unavailable, Unsupported
+from deconvbench.harness.inputs import make_inputs
+from deconvbench.harness.verify import verify
 from deconvbench.problem import Pass, Problem
-from deconvbench.verify import verify
 
 PKG = "deconvbench.backends.numba_"
 HAS_NUMBA = numba_unavailable_reason() is None
@@ -357,7 +357,7 @@ def test_timed_calls_never_compile(grad_input_path: str) -> None:
 FRESH_PROCESS = """
 import importlib, sys
 from deconvbench.backends.numba_ import Direct, Tiled
-from deconvbench.data import make_inputs
+from deconvbench.harness.inputs import make_inputs
 from deconvbench.problem import Problem
 
 def counts():

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from problems import EDGE_CASES, problems
 
 from deconvbench import reference, registry
 from deconvbench.backends.numpy_ import subpixel, zero_insert
@@ -28,8 +27,10 @@ from deconvbench.backends.numpy_._conv import (
     windows,
 )
 from deconvbench.backends.numpy_._layout import phase_tap_slices, phases, phases_1d
-from deconvbench.data import make_inputs
+from deconvbench.harness.inputs import make_inputs
 from deconvbench.problem import Problem
+
+from problems import EDGE_CASES, problems
 
 MINE = ("numpy/zero-insert", "numpy/gemm-col2im", "numpy/subpixel")
 

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from problems import EDGE_CASES, problems
 
 from deconvbench.backends.numpy_ import fft
 from deconvbench.backends.numpy_._layout import weight_grouped
-from deconvbench.data import make_inputs
+from deconvbench.harness.inputs import make_inputs
+from deconvbench.harness.verify import verify
 from deconvbench.problem import Pass, Problem
-from deconvbench.verify import verify
+
+from problems import EDGE_CASES, problems
 
 STRATEGY = fft.FFT()
 

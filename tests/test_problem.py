@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given
-from problems import problems
 
 from deconvbench.errors import ProblemError
 from deconvbench.problem import Problem
+
+from problems import problems
 
 
 def make(**kw: object) -> Problem:

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from problems import EDGE_CASES, problems
 
 from deconvbench import reference
-from deconvbench.data import make_inputs
+from deconvbench.harness.inputs import make_inputs
 from deconvbench.problem import Problem
+
+from problems import EDGE_CASES, problems
 
 
 def torch_forward_backward(problem: Problem, seed: int) -> tuple[np.ndarray, ...]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from problems import EDGE_CASES
 
 import deconvbench as db
 from deconvbench import registry
 from deconvbench.errors import Unavailable
-from deconvbench.verify import verify
+from deconvbench.harness.verify import verify
+
+from problems import EDGE_CASES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "deconvbench-example-backend"
@@ -110,3 +114,28 @@ def _tiny() -> tuple[object, object]:
     import numpy as np
 
     return np.zeros((1, 1, 2, 2), np.float32), np.zeros((1, 1, 2, 2), np.float32)
+
+
+def test_the_example_plugin_uses_the_current_interface_and_is_correct() -> None:
+    """examples/deconvbench-example-backend, imported as its entry point names it: no
+    deprecated import path, and its strategies meet the reference."""
+    source = Path(__file__).parents[1] / "examples" / "deconvbench-example-backend" / "src"
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('error')\n"
+        "from deconvbench import registry\n"
+        "from deconvbench.harness.verify import verify\n"
+        "from deconvbench.problem import Problem\n"
+        "[strategy] = registry._load_entry_point('example', 'deconvbench_example:strategies')\n"
+        "p = Problem.create(batch=2, in_channels=4, out_channels=6, input=(5, 5), kernel=3,\n"
+        "                   stride=2, padding=1, groups=2, bias=True)\n"
+        "for pass_ in ('forward', 'backward'):\n"
+        "    assert verify(strategy, p, pass_).ok, pass_\n"
+        "print(strategy.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(source)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "example/einsum-taps"

@@ -11,14 +11,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from deconvbench.case import Case
+from deconvbench.analysis.speedups import RowSpeedup, row_speedups
+from deconvbench.cases.case import Case
 from deconvbench.problem import Problem
 from deconvbench.render import PLAIN, RICH, Glyphs
 from deconvbench.render import _format as fmt
 from deconvbench.render import table as tables
 from deconvbench.render.plain import PlainProgress, use_plain
 from deconvbench.render.progress import LiveProgress
-from deconvbench.results import COLUMNS, Row
+from deconvbench.results.schema import COLUMNS
+
+from helpers import Row
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DECONVBENCH_UPDATE_GOLDEN") == "1"
@@ -130,21 +133,25 @@ def test_fastest_is_the_quickest_ok_row_never_a_mismatch() -> None:
     assert best["backward"]["implementation"] == "torch-cpu/native"
 
 
+def speedup_of(rows: list[Row], row: Row, baseline: str | None) -> RowSpeedup:
+    return row_speedups(rows, baseline)[[id(r) for r in rows].index(id(row))]
+
+
 def test_speedup_against_the_native_strategy_on_the_same_device() -> None:
     rows = dcgan_rows()
     subpixel = rows[2]
-    assert tables.speedup(rows, subpixel, None) == pytest.approx(8.0 / 5.0)
-    assert tables.speedup(rows, subpixel, "numpy/direct") == pytest.approx(40.0 / 5.0)
-    assert tables.speedup(rows, rows[3], None) is None  # a mismatch gets no speedup
+    assert speedup_of(rows, subpixel, None).speedup == pytest.approx(8.0 / 5.0)
+    assert speedup_of(rows, subpixel, "numpy/direct").speedup == pytest.approx(40.0 / 5.0)
+    assert speedup_of(rows, rows[3], None).speedup is None  # a mismatch gets no speedup
     gpu = row("torch-cuda/native", median_ms=0.5)
     # A GPU row is compared with the GPU's native strategy, not the CPU's.
-    assert tables.baseline_name([*rows, gpu], gpu, None) == "torch-cuda/native"
-    assert tables.speedup([*rows, gpu], rows[0], None) == pytest.approx(8.0 / 40.0)
+    assert speedup_of([*rows, gpu], gpu, None).baseline == "torch-cuda/native"
+    assert speedup_of([*rows, gpu], rows[0], None).speedup == pytest.approx(8.0 / 40.0)
 
 
 def test_no_baseline_measured_means_no_speedup() -> None:
     rows = [r for r in dcgan_rows() if r["implementation"] != "torch-cpu/native"]
-    assert all(tables.speedup(rows, r, None) is None for r in rows)
+    assert all(s.speedup is None for s in row_speedups(rows, None))
     assert "vs " not in render(tables.case_table(rows, None))
 
 
@@ -161,7 +168,8 @@ def test_a_narrow_terminal_still_shows_every_status() -> None:
 
 
 def test_rows_read_back_from_csv_render_the_same(tmp_path: Path) -> None:
-    from deconvbench.results import ResultWriter, read_results
+    from deconvbench.results.reader import read_results
+    from deconvbench.results.writer import ResultWriter
 
     rows = dcgan_rows()
     path = tmp_path / "r.csv"

@@ -11,18 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rich.console import Console
-from test_compare import frame, noise, row
 
-from deconvbench import compare as cmp
+from deconvbench.analysis import compare as cmp
+from deconvbench.analysis.speedups import speedups
+from deconvbench.cli.options import parse_threshold
 from deconvbench.errors import InputError
 from deconvbench.render import PLAIN, RICH, Glyphs
 from deconvbench.render import compare as out
-from deconvbench.speedups import speedups
+
+from helpers import frame, noise, row
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DECONVBENCH_UPDATE_GOLDEN") == "1"
 """Set to 1 to rewrite the golden files after a deliberate change of the output."""
-FIVE = cmp.parse_threshold("5%")
+FIVE = parse_threshold("5%")
 
 
 def check_golden(name: str, text: str) -> None:
@@ -286,7 +288,7 @@ def test_p_value_text(p: float | None, text: str) -> None:
 
 
 def test_settings_name_the_method_and_the_typical_interval(tmp_path: Path) -> None:
-    from test_compare import drifting_pairs
+    from helpers import drifting_pairs
 
     base, cand = drifting_pairs(0, 20)
     result = cmp.compare_frames(frame(tmp_path, base, "b.csv"), frame(tmp_path, cand, "c.csv"),

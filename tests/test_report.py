@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_compare import row
 from typer.testing import CliRunner
 
-from deconvbench import cli, report
+from deconvbench import cli
+from deconvbench.analysis import report
 from deconvbench.errors import InputError
-from deconvbench.results import ResultWriter, read_results
+from deconvbench.results.reader import read_results
+from deconvbench.results.writer import ResultWriter
+
+from helpers import row
 
 
 def _file(tmp_path: Path) -> Path:

@@ -1,100 +1,134 @@
-"""Tests of the pure parts of ``run --rounds`` (``deconvbench/rounds.py``); the runner's use
-of them is tested in test_runner.py."""
+"""``run --rounds``: the pure parts (``run/rounds.py``), the journal of unwritten rounds
+(``results/journal.py``), and the run loop in rounds with a fake clock."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from deconvbench import rounds
 from deconvbench.errors import InputError
-from deconvbench.harness.measure import Settings
-from deconvbench.results import COLUMNS, Row
+from deconvbench.harness.clocks import FakeClock
+from deconvbench.harness.measure import Measurement, Settings
+from deconvbench.harness.notes import NoteKind, memory_unknown
+from deconvbench.problem import Problem
+from deconvbench.results.journal import Journal
+from deconvbench.results.reader import read_results
+from deconvbench.results.row import ResultRow
+from deconvbench.results.schema import RowKey
+from deconvbench.results.writer import ResultWriter
+from deconvbench.run import loop
+from deconvbench.run.outcome import Outcome
+from deconvbench.run.rounds import (
+    disagreement,
+    load_rounds,
+    merge_rounds,
+    pooled,
+    round_settings,
+    save_round,
+    stop_reasons,
+)
+from deconvbench.run.types import RunOptions, Task, round_label
+
+from helpers import CASE, FACTS, OTHER, Fake
+
+KEY = RowKey("s", "c", "numpy/direct", "forward", "float32")
 
 
-def part(samples: list[float], key: str = "numpy/direct", **values: object) -> Row:
-    row: Row = dict.fromkeys(COLUMNS)
-    row.update(suite="s", case="c", implementation=key, dtype="float32", samples_ms=samples,
-               status="ok", message="", **{"pass": "forward"})  # fmt: skip
-    row.update(values)
-    return row
+def measured(samples: list[float], number: int = 1, stop: str = "precision") -> Measurement:
+    return Measurement(tuple(samples), number, stop, 0, 0.0, "fake", Settings())  # type: ignore[arg-type]
 
 
 def test_round_settings_split_the_budget_and_keep_enough_samples() -> None:
     full = Settings(budget_s=3.0, min_samples=5)
-    assert rounds.round_settings(full, 1) is full
-    third = rounds.round_settings(full, 3)
+    assert round_settings(full, 1) is full
+    third = round_settings(full, 3)
     assert third.budget_s == pytest.approx(1.0) and third.min_samples == 2
     assert third.precision == full.precision and third.warmup_s == full.warmup_s
-    assert rounds.round_settings(Settings(min_samples=12), 3).min_samples == 4
+    assert round_settings(Settings(min_samples=12), 3).min_samples == 4
 
 
 def test_round_label() -> None:
-    assert rounds.round_label(0, 1) == ""
-    assert rounds.round_label(1, 3) == "round 2/3"
+    assert round_label(0, 1) == ""
+    assert round_label(1, 3) == "round 2/3"
 
 
-def test_pooled_keeps_round_order_and_sizes() -> None:
-    parts = [
-        part([1.0, 2.0], inner_loops=4, stop_reason="precision"),
-        part("3.0;4.0;5.0", inner_loops=9, stop_reason="budget"),  # type: ignore[arg-type]
-        part((6.0,), inner_loops=2, stop_reason="precision"),  # type: ignore[arg-type]
+def test_pooled_keeps_round_order_and_takes_the_whole_runs_settings() -> None:
+    rounds = [
+        measured([1.0, 2.0], number=4),
+        measured([3.0, 4.0, 5.0], number=9, stop="budget"),
+        measured([6.0], number=2),
     ]
-    measurement, sizes = rounds.pooled_measurement(parts, Settings())
-    assert measurement.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0) and sizes == [2, 3, 1]
-    assert measurement.number == 9 and measurement.stop == "budget"
+    whole = Settings(precision=0.5)
+    m = pooled(rounds, whole)
+    assert m.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+    assert m.number == 9 and m.stop == "budget" and m.settings is whole
+    assert stop_reasons(rounds) == "precision+budget"
+
+
+def test_merging_rounds_keeps_the_first_rounds_check_and_every_measurement() -> None:
+    first = Outcome("ok", max_rel_err=1e-7, peak_mem_mb=3.0, notes=(memory_unknown("x"),),
+                    measurements=(measured([1.0]),))  # fmt: skip
+    later = Outcome("ok", measurements=(measured([2.0]),))
+    merged = merge_rounds([first, later, later])
+    assert [m.samples_ms for m in merged.measurements] == [(1.0,), (2.0,), (2.0,)]
+    assert merged.max_rel_err == 1e-7 and merged.peak_mem_mb == 3.0
+    assert merged.notes == first.notes
 
 
 def test_disagreement_names_the_spread_only_when_it_is_large() -> None:
-    assert rounds.disagreement([part([1.0, 1.0]), part([1.05, 1.05])]) is None
-    note = rounds.disagreement([part([1.0, 1.0]), part([1.3, 1.3]), part([1.1])])
-    assert note is not None and "1-1.3 ms" in note and "30% apart" in note
-    assert rounds.disagreement([part([1.0])]) is None
-
-
-def test_merged_notes_and_stop_reasons_are_distinct_in_order() -> None:
-    parts = [
-        part([1.0], message="a; b", stop_reason="precision"),
-        part([1.0], message="b; c", stop_reason="budget"),
-        part([1.0], message="", stop_reason="precision"),
-    ]
-    assert rounds.merged_notes(parts) == ["a", "b", "c"]
-    assert rounds.stop_reasons(parts) == "precision+budget"
+    assert disagreement([measured([1.0, 1.0]), measured([1.05, 1.05])]) is None
+    note = disagreement([measured([1.0, 1.0]), measured([1.3, 1.3]), measured([1.1])])
+    assert note is not None and note.kind == NoteKind.ROUNDS_DISAGREE
+    assert "1-1.3 ms" in note.text and "30% apart" in note.text
+    assert disagreement([measured([1.0])]) is None
 
 
 def test_journal_round_trip_resume_and_torn_line(tmp_path: Path) -> None:
     results = tmp_path / "r.csv"
-    journal = rounds.Journal(results, "new")
-    journal.add(0, part([1.0, 2.0]))
-    journal.add(1, part([3.0]))
-    journal.add(0, part([5.0], key="numpy/fft"))
+    journal = Journal(results, "new")
+    first = Outcome(
+        "ok", max_abs_err=0.0, max_rel_err=1e-7, peak_mem_mb=2.5,
+        notes=(memory_unknown("why"),), measurements=(measured([1.0, 2.0]),),
+    )  # fmt: skip
+    save_round(journal, KEY, 0, first)
+    save_round(journal, KEY, 1, Outcome("ok", measurements=(measured([3.0], stop="budget"),)))
+    save_round(journal, KEY._replace(implementation="numpy/fft"), 0, first)
     with journal.path.open("a") as f:
-        f.write('{"round": 1, "row": {"suite"')  # a crash mid-write
-    loaded = rounds.Journal(results, "resume").load()
-    assert set(loaded) == {("s", "c", "numpy/direct", "forward", "float32"),
-                           ("s", "c", "numpy/fft", "forward", "float32")}  # fmt: skip
-    direct = loaded[("s", "c", "numpy/direct", "forward", "float32")]
-    assert sorted(direct) == [0, 1] and direct[0]["samples_ms"] == [1.0, 2.0]
-    assert rounds.Journal(results, "overwrite").load() == {}  # a fresh run forgets it
+        f.write('{"key": ["s", "c", "numpy/direct", "forward", "float32"], "round": 2, "out')
+    loaded = load_rounds(Journal(results, "resume"), Settings())
+    assert set(loaded) == {KEY, KEY._replace(implementation="numpy/fft")}
+    direct = loaded[KEY]
+    assert sorted(direct) == [0, 1]
+    assert direct[0] == first  # every field, the measurement and its note included
+    assert direct[1].measurements[0].stop == "budget"
+    assert load_rounds(Journal(results, "overwrite"), Settings()) == {}  # a fresh run forgets
     assert not journal.path.exists()
 
 
+def test_journal_entries_of_another_format_are_skipped(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "r.csv", "new")
+    journal.add({"round": 0, "row": {"suite": "s"}})  # an earlier version's entry
+    journal.add({"key": list(KEY), "round": 0, "outcome": {"status": "ok"}})  # incomplete
+    with journal.path.open("a") as f:
+        f.write(json.dumps([1, 2]) + "\n")  # not an object
+    assert list(journal.entries()) == [{"round": 0, "row": {"suite": "s"}},
+                                       {"key": list(KEY), "round": 0,
+                                        "outcome": {"status": "ok"}}]  # fmt: skip
+    assert load_rounds(journal, Settings()) == {}
+
+
 def test_journal_remove_is_idempotent(tmp_path: Path) -> None:
-    journal = rounds.Journal(tmp_path / "r.csv", "new")
+    journal = Journal(tmp_path / "r.csv", "new")
     journal.remove()
-    journal.add(0, part([1.0]))
+    journal.add({"round": 0})
     journal.remove()
     assert not journal.path.exists()
 
 
 # --- the runner in rounds (fake clock, fake strategies) ---------------------------------------
 
-from test_runner import CASE, FACTS, OTHER, Fake  # noqa: E402  (fixtures of the runner's tests)
-
-from deconvbench import results, runner  # noqa: E402
-from deconvbench.harness.clocks import FakeClock  # noqa: E402
-from deconvbench.problem import Problem  # noqa: E402
 
 
 class Drifting(Fake):
@@ -131,15 +165,15 @@ class Order:
     def started(self, total: int) -> None:
         self.total = total
 
-    def task_started(self, task: runner.Task) -> None:
+    def task_started(self, task: Task) -> None:
         if self.stop_after is not None and len(self.units) == self.stop_after:
             raise KeyboardInterrupt
         self.units.append((task.index, task.round))
 
-    def task_progress(self, task: runner.Task, samples: int, elapsed_s: float) -> None:
+    def task_progress(self, task: Task, samples: int, elapsed_s: float) -> None:
         pass
 
-    def task_finished(self, task: runner.Task, row: results.Row | None) -> None:
+    def task_finished(self, task: Task, row: ResultRow | None) -> None:
         if row is not None:
             self.finals.append(str(row["implementation"]))
 
@@ -147,14 +181,14 @@ class Order:
         pass
 
 
-THREE = runner.RunOptions(threads=1, warmup_s=0.0, passes=("forward",), rounds=3)
+THREE = RunOptions(threads=1, warmup_s=0.0, passes=("forward",), rounds=3)
 
 
 def execute(strategies, clock, options=THREE, sink=None, writer=None, journal=None, cases=None):  # type: ignore[no-untyped-def]
-    tasks = runner.plan(cases or [CASE], strategies, options,
-                        writer.done_keys() if writer else frozenset())  # fmt: skip
-    return runner.execute(tasks, options, sink or Order(), writer, FACTS, clock=clock,
-                          journal=journal)  # fmt: skip
+    tasks = loop.plan(cases or [CASE], strategies, options,
+                      writer.done_keys() if writer else frozenset())  # fmt: skip
+    return loop.execute(tasks, options, sink or Order(), writer, FACTS, clock=clock,
+                        journal=journal)  # fmt: skip
 
 
 def test_rounds_run_round_major_and_pool_into_one_row() -> None:
@@ -195,27 +229,28 @@ def test_an_interrupted_run_resumes_from_its_journal(tmp_path: Path) -> None:
     clock = FakeClock()
     path = tmp_path / "r.csv"
     first = Drifting(clock)
-    with results.ResultWriter(path, "new") as writer, pytest.raises(KeyboardInterrupt):
-        journal = rounds.Journal(path, "new")
+    with ResultWriter(path, "new") as writer, pytest.raises(KeyboardInterrupt):
+        journal = Journal(path, "new")
         execute([first, Fake(clock)], clock, sink=Order(stop_after=3), writer=writer,
                 journal=journal)  # fmt: skip
-    assert results.read_results(path).empty  # no row is complete yet...
-    assert len(journal.load()) == 2  # ...but both first rounds and one second are kept
+    assert read_results(path).empty  # no row is complete yet...
+    kept = load_rounds(journal, Settings())  # ...but both first rounds and one second
+    assert sorted(len(r) for r in kept.values()) == [1, 2]
     again = Drifting(clock)
     sink = Order()
-    with results.ResultWriter(path, "resume") as writer:
-        journal = rounds.Journal(path, "resume")
+    with ResultWriter(path, "resume") as writer:
+        journal = Journal(path, "resume")
         rows = execute([again, Fake(clock)], clock, sink=sink, writer=writer, journal=journal)
     assert sink.units == [(1, 1), (0, 2), (1, 2)]  # only the rounds not yet done
     assert [r["rounds"] for r in rows] == [3, 3]
-    frame = results.read_results(path)
+    frame = read_results(path)
     assert len(frame) == 2 and not journal.path.exists()
 
 
 def test_verify_only_ignores_rounds() -> None:
     clock = FakeClock()
     sink = Order()
-    options = runner.RunOptions(threads=1, passes=("forward",), rounds=3, verify_only=True)
+    options = RunOptions(threads=1, passes=("forward",), rounds=3, verify_only=True)
     rows = execute([Fake(clock)], clock, options=options, sink=sink)
     assert sink.units == [(0, 0)] and rows[0]["samples"] is None
 
@@ -223,18 +258,18 @@ def test_verify_only_ignores_rounds() -> None:
 @pytest.mark.parametrize("rounds", [0, -1, 101, True])
 def test_bad_rounds_are_input_errors(rounds: int) -> None:
     with pytest.raises(InputError, match="rounds"):
-        runner.RunOptions(rounds=rounds)
+        RunOptions(rounds=rounds)
 
 
 def test_a_journal_holding_every_round_is_written_without_running(tmp_path: Path) -> None:
     clock = FakeClock()
     path = tmp_path / "r.csv"
-    four = runner.RunOptions(threads=1, warmup_s=0.0, passes=("forward",), rounds=4)
-    with results.ResultWriter(path, "new") as writer, pytest.raises(KeyboardInterrupt):
+    four = RunOptions(threads=1, warmup_s=0.0, passes=("forward",), rounds=4)
+    with ResultWriter(path, "new") as writer, pytest.raises(KeyboardInterrupt):
         execute([Drifting(clock)], clock, options=four, sink=Order(stop_after=3), writer=writer,
-                journal=rounds.Journal(path, "new"))  # fmt: skip
+                journal=Journal(path, "new"))  # fmt: skip
     again = Drifting(clock)
-    with results.ResultWriter(path, "resume") as writer:
-        rows = execute([again], clock, writer=writer, journal=rounds.Journal(path, "resume"))
+    with ResultWriter(path, "resume") as writer:
+        rows = execute([again], clock, writer=writer, journal=Journal(path, "resume"))
     assert again.preparations == 0 and [r["rounds"] for r in rows] == [3]
-    assert len(results.read_results(path)) == 1
+    assert len(read_results(path)) == 1

@@ -7,55 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deconvbench import reference, results, runner, steps
-from deconvbench.backends.base import Array, Capabilities, Prepared, Strategy, numpy_fetch
-from deconvbench.case import Case
+from deconvbench.backends import Array, Capabilities, Prepared, Strategy
+from deconvbench.cases.case import Case
 from deconvbench.errors import InputError, Unsupported
 from deconvbench.harness.clocks import FakeClock
 from deconvbench.problem import Problem
+from deconvbench.results.reader import read_results
+from deconvbench.results.row import ResultRow
+from deconvbench.results.schema import COLUMNS, row_key
+from deconvbench.results.writer import ResultWriter
+from deconvbench.run import context
+from deconvbench.run.loop import execute, plan
+from deconvbench.run.types import NullSink, ProgressSink, RunFacts, RunOptions, Task
 
-PROBLEM = Problem.create(
-    batch=1, in_channels=2, out_channels=3, input=(4, 4), kernel=3, stride=2, padding=1
-)
-CASE = Case("unit", "tiny", PROBLEM)
-OTHER = Case(
-    "unit", "other", Problem.create(batch=2, in_channels=1, out_channels=1, input=5, kernel=2)
-)
-PEAK = 10.0  # GFLOP/s
-
-
-class Fake(Strategy):
-    """Computes the right answer in preparation; each call advances the fake clock."""
-
-    backend = "fake"
-    algorithm = "exact"
-
-    def __init__(self, clock: FakeClock, seconds: float = 2e-3) -> None:
-        self.clock = clock
-        self.seconds = seconds
-        self.calls = 0
-
-    def answer(self, result: tuple[Array | None, ...]) -> tuple[Array | None, ...]:
-        return result
-
-    def _prepared(self, result: tuple[Array | None, ...]) -> Prepared:
-        def call() -> object:
-            self.calls += 1
-            self.clock.advance(self.seconds)
-            return self.answer(result)
-
-        return Prepared(call, numpy_fetch)
-
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return self._prepared((reference.forward(problem, x, weight, bias),))  # type: ignore[arg-type]
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        ref = reference.backward(problem, grad_output, x, weight, problem.bias)  # type: ignore[arg-type]
-        return self._prepared(ref)
+from helpers import CASE, FACTS, OTHER, PEAK, PROBLEM, Fake
 
 
 class Wrong(Fake):
@@ -128,41 +93,39 @@ class Recorder:
     def started(self, total: int) -> None:
         self.events.append(("started", total))
 
-    def task_started(self, task: runner.Task) -> None:
+    def task_started(self, task: Task) -> None:
         self.events.append(("task_started", task.index))
 
-    def task_progress(self, task: runner.Task, samples: int, elapsed_s: float) -> None:
+    def task_progress(self, task: Task, samples: int, elapsed_s: float) -> None:
         self.events.append(("progress", task.index, samples))
 
-    def task_finished(self, task: runner.Task, row: results.Row) -> None:
+    def task_finished(self, task: Task, row: ResultRow | None) -> None:
+        assert row is not None
         self.events.append(("task_finished", task.index, row["status"]))
 
     def finished(self) -> None:
         self.events.append(("finished",))
 
 
-FACTS = runner.RunFacts(
-    "run1", "testhost", "9.9", {("cpu", "float32"): PEAK}, now=lambda: "2024-01-01T00:00:00+00:00"
-)
-OPTIONS = runner.RunOptions(threads=1, warmup_s=0.0)
+OPTIONS = RunOptions(threads=1, warmup_s=0.0)
 
 
 def run(
     strategies: list[Strategy],
     clock: FakeClock,
     cases: list[Case] | None = None,
-    options: runner.RunOptions = OPTIONS,
-    writer: results.ResultWriter | None = None,
-    sink: runner.ProgressSink | None = None,
-) -> list[results.Row]:
-    tasks = runner.plan(cases or [CASE], strategies, options)
-    return runner.execute(tasks, options, sink or runner.NullSink(), writer, FACTS, clock=clock)
+    options: RunOptions = OPTIONS,
+    writer: ResultWriter | None = None,
+    sink: ProgressSink | None = None,
+) -> list[ResultRow]:
+    tasks = plan(cases or [CASE], strategies, options)
+    return execute(tasks, options, sink or NullSink(), writer, FACTS, clock=clock)
 
 
 def test_ok_row_has_exact_timing_rates_and_every_column() -> None:
     clock = FakeClock()
     (fwd, bwd) = run([Fake(clock, seconds=2e-3)], clock)
-    assert set(fwd) == set(results.COLUMNS)
+    assert set(fwd) == set(COLUMNS)
     assert fwd["status"] == "ok" and fwd["message"] == ""
     assert fwd["pass"] == "forward" and bwd["pass"] == "backward"
     assert fwd["median_ms"] == pytest.approx(2.0)
@@ -228,7 +191,7 @@ def test_a_strategy_writing_into_its_inputs_does_not_corrupt_the_next() -> None:
     rows = run(
         [Scribbler(clock), Fake(clock)],
         clock,
-        options=runner.RunOptions(passes=("forward",), threads=1, warmup_s=0.0),
+        options=RunOptions(passes=("forward",), threads=1, warmup_s=0.0),
     )
     # the scribbler computed from zeros (its own fault); the next one saw the true inputs
     assert [r["status"] for r in rows] == ["mismatch", "ok"]
@@ -237,7 +200,7 @@ def test_a_strategy_writing_into_its_inputs_does_not_corrupt_the_next() -> None:
 def test_plan_order_passes_and_skip() -> None:
     clock = FakeClock()
     a, b = Fake(clock), Wrong(clock)
-    tasks = runner.plan([CASE, OTHER], [a, b], OPTIONS)
+    tasks = plan([CASE, OTHER], [a, b], OPTIONS)
     assert [(t.case.name, t.strategy.name, t.pass_) for t in tasks] == [
         ("tiny", "fake/exact", "forward"),
         ("tiny", "fake/exact", "backward"),
@@ -249,31 +212,31 @@ def test_plan_order_passes_and_skip() -> None:
         ("other", "fake/wrong", "backward"),
     ]
     assert [t.index for t in tasks] == list(range(8))
-    backward_only = runner.RunOptions(passes=("backward",))
-    assert [t.pass_ for t in runner.plan([CASE], [a], backward_only)] == ["backward"]
+    backward_only = RunOptions(passes=("backward",))
+    assert [t.pass_ for t in plan([CASE], [a], backward_only)] == ["backward"]
     skip = {("unit", "tiny", "fake/exact", "forward", "float32")}
-    skipped = runner.plan([CASE], [a], OPTIONS, skip)
+    skipped = plan([CASE], [a], OPTIONS, skip)
     assert [(t.index, t.pass_) for t in skipped] == [(0, "backward")]
     forward_case = Case("unit", "f", PROBLEM, passes=("forward",))
-    assert [t.pass_ for t in runner.plan([forward_case], [a], OPTIONS)] == ["forward"]
+    assert [t.pass_ for t in plan([forward_case], [a], OPTIONS)] == ["forward"]
 
 
 def test_task_key_matches_the_row_key() -> None:
     clock = FakeClock()
-    tasks = runner.plan([CASE], [Fake(clock)], OPTIONS)
-    rows = runner.execute(tasks, OPTIONS, runner.NullSink(), None, FACTS, clock=clock)
-    assert [t.key for t in tasks] == [results.row_key(r) for r in rows]
+    tasks = plan([CASE], [Fake(clock)], OPTIONS)
+    rows = execute(tasks, OPTIONS, NullSink(), None, FACTS, clock=clock)
+    assert [t.key for t in tasks] == [row_key(r) for r in rows]
 
 
 def test_reference_is_computed_once_per_case_and_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
-    real = steps.expected  # type: ignore[attr-defined]
+    real = context.expected
 
     def counting(problem: Problem, pass_: str, inputs: object) -> object:
         calls.append((str(problem), pass_))
         return real(problem, pass_, inputs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(steps, "expected", counting)
+    monkeypatch.setattr(context, "expected", counting)
     clock = FakeClock()
     run([Fake(clock), Wrong(clock), Fake(clock, 1e-3)], clock, cases=[CASE, OTHER])
     assert len(calls) == 4  # 2 cases x 2 passes, shared by 3 strategies
@@ -285,13 +248,13 @@ def test_rows_are_written_as_they_finish(tmp_path: Path) -> None:
     written_counts: list[int] = []
 
     class Peek(Recorder):
-        def task_finished(self, task: runner.Task, row: results.Row) -> None:
-            written_counts.append(len(results.read_results(path)))
+        def task_finished(self, task: Task, row: ResultRow | None) -> None:
+            written_counts.append(len(read_results(path)))
 
-    with results.ResultWriter(path, "new") as writer:
+    with ResultWriter(path, "new") as writer:
         run([Fake(clock), Wrong(clock)], clock, writer=writer, sink=Peek())
     assert written_counts == [1, 2, 3, 4]
-    frame = results.read_results(path)
+    frame = read_results(path)
     assert list(frame["status"]) == ["ok", "ok", "mismatch", "mismatch"]
     assert frame.loc[0, "median_ms"] == pytest.approx(2.0)
 
@@ -302,7 +265,7 @@ def test_sink_sees_the_whole_run_in_order() -> None:
     run(
         [Fake(clock)],
         clock,
-        options=runner.RunOptions(passes=("forward",), warmup_s=0.0),
+        options=RunOptions(passes=("forward",), warmup_s=0.0),
         sink=sink,
     )
     events = sink.events
@@ -315,8 +278,8 @@ def test_interrupt_propagates_after_finished_rows_are_written(tmp_path: Path) ->
     clock = FakeClock()
     path = tmp_path / "r.csv"
     sink = Recorder()
-    options = runner.RunOptions(passes=("forward",), threads=1, warmup_s=0.0)
-    with results.ResultWriter(path, "new") as writer, pytest.raises(KeyboardInterrupt):
+    options = RunOptions(passes=("forward",), threads=1, warmup_s=0.0)
+    with ResultWriter(path, "new") as writer, pytest.raises(KeyboardInterrupt):
         run(
             [Fake(clock), Interrupted(clock), Fake(clock, 1e-3)],
             clock,
@@ -324,7 +287,7 @@ def test_interrupt_propagates_after_finished_rows_are_written(tmp_path: Path) ->
             writer=writer,
             sink=sink,
         )
-    frame = results.read_results(path)
+    frame = read_results(path)
     assert list(frame["implementation"]) == ["fake/exact"]  # the interrupted task has no row
     assert sink.events[-1] == ("finished",)
 
@@ -332,7 +295,7 @@ def test_interrupt_propagates_after_finished_rows_are_written(tmp_path: Path) ->
 def test_verify_only_checks_without_timing() -> None:
     clock = FakeClock()
     strategy = Fake(clock)
-    options = runner.RunOptions(verify_only=True, threads=1)
+    options = RunOptions(verify_only=True, threads=1)
     fwd, _ = run([strategy], clock, options=options)
     assert fwd["status"] == "ok" and fwd["max_rel_err"] == 0.0
     assert fwd["median_ms"] is None and fwd["peak_mem_mb"] is None
@@ -350,7 +313,7 @@ def test_noisy_strategy_gets_instability_warnings_in_its_message() -> None:
             return result
 
     rng = np.random.default_rng(0)
-    options = runner.RunOptions(passes=("forward",), threads=1, warmup_s=0.0, budget_s=0.2)
+    options = RunOptions(passes=("forward",), threads=1, warmup_s=0.0, budget_s=0.2)
     (row,) = run([Noisy(clock)], clock, options=options)
     assert row["status"] == "ok" and row["stop_reason"] == "budget"
     assert "misses the ±2.0% target" in str(row["message"])
@@ -358,9 +321,9 @@ def test_noisy_strategy_gets_instability_warnings_in_its_message() -> None:
 
 def test_missing_peak_leaves_peak_fraction_empty() -> None:
     clock = FakeClock()
-    tasks = runner.plan([CASE], [Fake(clock)], OPTIONS)
-    facts = runner.RunFacts("r", "h", "v", {})
-    rows = runner.execute(tasks, OPTIONS, runner.NullSink(), None, facts, clock=clock)
+    tasks = plan([CASE], [Fake(clock)], OPTIONS)
+    facts = RunFacts("r", "h", "v", {})
+    rows = execute(tasks, OPTIONS, NullSink(), None, facts, clock=clock)
     assert rows[0]["gflops"] is not None and rows[0]["peak_fraction"] is None
 
 
@@ -377,11 +340,11 @@ def test_missing_peak_leaves_peak_fraction_empty() -> None:
 )
 def test_bad_options_are_input_errors(kwargs: dict[str, object], culprit: str) -> None:
     with pytest.raises(InputError, match=culprit):
-        runner.RunOptions(**kwargs)  # type: ignore[arg-type]
+        RunOptions(**kwargs)  # type: ignore[arg-type]
 
 
 def test_run_facts_create() -> None:
-    facts = runner.RunFacts.create({("cpu", "float32"): 1.0})
+    facts = RunFacts.create({("cpu", "float32"): 1.0})
     assert len(facts.run_id) == 12 and facts.host and facts.tool_version
     assert facts.now().endswith("+00:00")
 
@@ -391,9 +354,9 @@ def test_real_clock_and_numpy_strategy_end_to_end() -> None:
     from deconvbench import registry
 
     strategy = registry.get("numpy/direct")
-    options = runner.RunOptions(threads=1, budget_s=0.2, warmup_s=0.01)
-    tasks = runner.plan([CASE], [strategy], options)
-    rows = runner.execute(tasks, options, runner.NullSink(), None, runner.RunFacts.create())
+    options = RunOptions(threads=1, budget_s=0.2, warmup_s=0.01)
+    tasks = plan([CASE], [strategy], options)
+    rows = execute(tasks, options, NullSink(), None, RunFacts.create())
     for row in rows:
         assert row["status"] == "ok", row["message"]
         assert row["clock"] == "perf_counter" and row["median_ms"] > 0  # type: ignore[operator]
@@ -409,7 +372,7 @@ def test_a_task_over_the_memory_limit_is_skipped_before_anything_is_made() -> No
     prepared: list[str] = []
     strategy.prepare_forward = lambda *a: prepared.append("forward")  # type: ignore[method-assign,assignment,func-returns-value]
     strategy.prepare_backward = lambda *a: prepared.append("backward")  # type: ignore[method-assign,assignment,func-returns-value]
-    options = runner.RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=1000)
+    options = RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=1000)
     rows = run([strategy], clock, options=options)
     assert [r["status"] for r in rows] == ["skipped", "skipped"]
     for row in rows:
@@ -422,13 +385,13 @@ def test_a_task_over_the_memory_limit_is_skipped_before_anything_is_made() -> No
 
 def test_a_task_within_the_memory_limit_runs() -> None:
     clock = FakeClock()
-    options = runner.RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=2**30)
+    options = RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=2**30)
     assert [r["status"] for r in run([Fake(clock)], clock, options=options)] == ["ok", "ok"]
 
 
 def test_unsupported_wins_over_the_memory_guard() -> None:
     clock = FakeClock()
-    options = runner.RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=1)
+    options = RunOptions(threads=1, warmup_s=0.0, max_memory_bytes=1)
     rows = run([ForwardOnly(clock)], clock, options=options)
     assert [r["status"] for r in rows] == ["skipped", "unsupported"]
 
@@ -437,4 +400,23 @@ def test_unsupported_wins_over_the_memory_guard() -> None:
 @pytest.mark.parametrize("value", [0, -5, True])
 def test_a_non_positive_memory_limit_is_an_input_error(field: str, value: int) -> None:
     with pytest.raises(InputError, match="max_memory"):
-        runner.RunOptions(**{field: value})  # type: ignore[arg-type]
+        RunOptions(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_failure_while_timing_keeps_what_the_steps_before_learnt() -> None:
+    """The reference check's errors and the peak memory, read before the timing failed."""
+    clock = FakeClock()
+
+    class FailsLater(Fake):
+        algorithm = "fails-later"
+
+        def answer(self, result: tuple[Array | None, ...]) -> tuple[Array | None, ...]:
+            if self.calls > 3:  # verified, memory read, then the timing fails
+                raise MemoryError("out of memory while timing")
+            return result
+
+    options = RunOptions(passes=("forward",), threads=1, warmup_s=0.0)
+    (row,) = run([FailsLater(clock)], clock, options=options)
+    assert row["status"] == "oom" and row["message"] == "MemoryError: out of memory while timing"
+    assert row["max_rel_err"] == 0.0 and row["peak_mem_mb"] is not None
+    assert row["median_ms"] is None and row["samples_ms"] is None

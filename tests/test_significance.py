@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deconvbench import significance as sig
+from deconvbench.analysis import significance as sig
 
 
 def noise(

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from deconvbench import stats
+from deconvbench.harness import notes, stats
+from deconvbench.harness.measure import quality_notes
+from deconvbench.harness.notes import NoteKind
 
 samples_st = st.lists(
     st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False),
@@ -105,22 +107,38 @@ def test_relative_halfwidth() -> None:
     assert stats.relative_halfwidth((0.0, 0.0), 0.0) == math.inf
 
 
-def test_no_warnings_for_a_tight_measurement() -> None:
+def test_no_notes_for_a_tight_measurement() -> None:
     s = stats.summarize([1.0 + 0.001 * (i % 3) for i in range(20)])
-    assert stats.instability_warnings(s, precision=0.02, min_samples=5) == []
+    assert quality_notes(s, precision=0.02, min_samples=5) == []
 
 
-def test_warnings_name_each_problem() -> None:
+def test_notes_name_each_problem_and_know_their_kind() -> None:
     noisy = stats.summarize([1.0, 2.0, 1.0, 3.0, 1.0, 2.5, 1.2, 0.8])
-    text = " | ".join(
-        stats.instability_warnings(noisy, precision=0.02, min_samples=10, budget_exhausted=True)
-    )
+    said = quality_notes(noisy, precision=0.02, min_samples=10, budget_exhausted=True)
+    text = " | ".join(n.text for n in said)
     assert "only 8 samples (< 10)" in text
     assert "unstable: stddev is" in text
     assert "misses the ±2.0% target" in text
     assert "time budget exhausted" in text
+    assert [n.kind for n in said] == [
+        NoteKind.FEW_SAMPLES, NoteKind.UNSTABLE, NoteKind.WIDE_CI, NoteKind.BUDGET
+    ]
 
     few = stats.summarize([1.0, 1.0, 1.0])
-    text = " | ".join(stats.instability_warnings(few, precision=0.02, min_samples=3))
-    assert "no 95% CI of the median from 3 samples" in text
-    assert "only" not in text and "unstable" not in text
+    said = quality_notes(few, precision=0.02, min_samples=3)
+    assert [n.kind for n in said] == [NoteKind.NO_CI]
+    assert said[0].text == "no 95% CI of the median from 3 samples (needs >= 6)"
+
+
+def test_a_message_splits_back_into_the_notes_that_made_it() -> None:
+    made = [
+        notes.few_samples(3, 5), notes.unstable(0.15), notes.no_ci(3), notes.wide_ci(0.03, 0.02),
+        notes.budget_exhausted(), notes.rounds_disagree(1.0, 1.3, 0.3),
+        notes.memory_unknown("no memory probe for device 'tpu'"),
+    ]
+    assert [n.kind for n in made] == [k for k in NoteKind if k != NoteKind.OTHER]
+    assert notes.split(notes.join(made)) == tuple(made)
+    assert notes.split("") == ()
+    assert notes.split("something else; time budget exhausted") == (
+        notes.Note(NoteKind.OTHER, "something else"), notes.budget_exhausted()
+    )

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
-from problems import EDGE_CASES, problems
 
-from deconvbench import suite
+from deconvbench.cases.case import CLI_SUITE
+from deconvbench.cases.case_spec import parse_case
+from deconvbench.cases.gather import cases_for
+from deconvbench.cases.suite_file import Suite, load_suite, shipped_suites, suite_names
 from deconvbench.errors import InputError
 from deconvbench.problem import PASSES, Problem
+
+from problems import EDGE_CASES, problems
 
 MODELS = {"seed", "dcgan", "pix2pix", "cyclegan", "fcn", "fsrcnn", "enet", "vae", "wavegan"}
 SWEEPS = {f"sweep-{x}" for x in ("kernel", "stride", "channels", "batch", "input")}
@@ -27,8 +31,8 @@ def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
     return path
 
 
-def load(tmp_path: Path, text: str) -> suite.Suite:
-    return suite.load_suite(str(write(tmp_path, text)))
+def load(tmp_path: Path, text: str) -> Suite:
+    return load_suite(str(write(tmp_path, text)))
 
 
 def load_error(tmp_path: Path, text: str) -> str:
@@ -44,8 +48,8 @@ def load_error(tmp_path: Path, text: str) -> str:
 
 
 def test_every_required_suite_is_shipped_and_names_match_files() -> None:
-    assert set(suite.suite_names()) == SHIPPED
-    loaded = suite.shipped_suites()
+    assert set(suite_names()) == SHIPPED
+    loaded = shipped_suites()
     assert [s.name for s in loaded] == sorted(SHIPPED)
     for s in loaded:
         assert s.path.stem == s.name
@@ -55,16 +59,16 @@ def test_every_required_suite_is_shipped_and_names_match_files() -> None:
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_suite_loads_by_name_and_path(name: str) -> None:
-    by_name = suite.load_suite(name)
-    assert suite.load_suite(str(by_name.path)) == by_name
+    by_name = load_suite(name)
+    assert load_suite(str(by_name.path)) == by_name
 
 
 def _outputs(name: str) -> dict[str, tuple[int, ...]]:
-    return {c.name: c.problem.output for c in suite.load_suite(name).cases}
+    return {c.name: c.problem.output for c in load_suite(name).cases}
 
 
 def test_dcgan_is_the_pytorch_examples_generator_at_batch_16() -> None:
-    cases = suite.load_suite("dcgan").cases
+    cases = load_suite("dcgan").cases
     assert [(c.problem.in_channels, c.problem.out_channels) for c in cases] == [
         (100, 512),
         (512, 256),
@@ -79,7 +83,7 @@ def test_dcgan_is_the_pytorch_examples_generator_at_batch_16() -> None:
 
 
 def test_seed_case_is_mnist_26x26x32_to_52x52() -> None:
-    base = {c.name: c.problem for c in suite.load_suite("seed").cases}["k3-b32"]
+    base = {c.name: c.problem for c in load_suite("seed").cases}["k3-b32"]
     assert (base.in_channels, base.out_channels, base.input) == (32, 32, (26, 26))
     assert (base.kernel, base.stride, base.padding, base.output_padding) == (
         (3, 3),
@@ -88,7 +92,7 @@ def test_seed_case_is_mnist_26x26x32_to_52x52() -> None:
         (1, 1),
     )
     assert base.output == (52, 52)
-    batches = {p.batch for p in (c.problem for c in suite.load_suite("seed").cases)}
+    batches = {p.batch for p in (c.problem for c in load_suite("seed").cases)}
     assert {1, 32, 128} <= batches
 
 
@@ -99,15 +103,15 @@ def test_model_suites_reach_their_models_output_sizes() -> None:
     assert _outputs("vae")["d5"] == (64, 64)
     assert _outputs("wavegan")["upconv4"] == (16384,)
     assert _outputs("unet3d")["up3"] == (32, 48, 48)
-    fsrcnn = {c.name: c.problem for c in suite.load_suite("fsrcnn").cases}
+    fsrcnn = {c.name: c.problem for c in load_suite("fsrcnn").cases}
     for p in fsrcnn.values():  # the output is exactly the upscaling factor times the input
         assert p.output == tuple(i * s for i, s in zip(p.input, p.stride, strict=True))
-    fcn = {(c.problem.kernel, c.problem.stride) for c in suite.load_suite("fcn").cases}
+    fcn = {(c.problem.kernel, c.problem.stride) for c in load_suite("fcn").cases}
     assert {((16, 16), (8, 8)), ((64, 64), (32, 32))} <= fcn
 
 
 def test_smoke_is_tiny_and_covers_1d_2d_3d() -> None:
-    cases = suite.load_suite("smoke").cases
+    cases = load_suite("smoke").cases
     assert {c.problem.ndim for c in cases} == {1, 2, 3}
     assert all(c.problem.flops_forward < 2e6 for c in cases)
     assert all(c.passes == PASSES for c in cases)
@@ -115,7 +119,7 @@ def test_smoke_is_tiny_and_covers_1d_2d_3d() -> None:
 
 @pytest.mark.parametrize("name", sorted(n for n in SHIPPED if n.startswith("sweep-")))
 def test_sweeps_are_moderate(name: str) -> None:
-    cases = suite.load_suite(name).cases
+    cases = load_suite(name).cases
     assert 5 <= len(cases) <= 12
     assert max(c.problem.flops_forward for c in cases) <= 1.1e9
 
@@ -178,10 +182,10 @@ kernel = [[1, 2, 3], 2]
 
 
 def test_shipped_sweep_names() -> None:
-    assert [c.name for c in suite.load_suite("sweep-stride").cases] == [
+    assert [c.name for c in load_suite("sweep-stride").cases] == [
         f"k{k}-s{s}" for k in (3, 4) for s in (1, 2, 3, 4)
     ]
-    assert [c.name for c in suite.load_suite("sweep-input").cases][:2] == ["i4x4", "i8x8"]
+    assert [c.name for c in load_suite("sweep-input").cases][:2] == ["i4x4", "i8x8"]
 
 
 # --- errors in suite files -----------------------------------------------------------------
@@ -375,16 +379,16 @@ def test_bad_suite_file_names_file_entry_and_key(tmp_path: Path, label: str) -> 
 def test_unreadable_paths(tmp_path: Path) -> None:
     for path in (tmp_path / "missing.toml", tmp_path):
         with pytest.raises(InputError, match="cannot read suite file"):
-            suite.load_suite(str(path))
+            load_suite(str(path))
     bad = tmp_path / "latin1.toml"
     bad.write_bytes(b'name = "caf\xe9"\n')
     with pytest.raises(InputError, match="not UTF-8"):
-        suite.load_suite(str(bad))
+        load_suite(str(bad))
 
 
 def test_unknown_suite_name_suggests_and_lists_shipped() -> None:
     with pytest.raises(InputError) as info:
-        suite.load_suite("dcgn")
+        load_suite("dcgn")
     message = str(info.value)
     assert "unknown suite 'dcgn'" in message and "did you mean 'dcgan'" in message
     assert all(name in message for name in SHIPPED)
@@ -395,7 +399,7 @@ def test_a_suite_file_in_the_working_directory_loads_without_toml(
 ) -> None:
     write(tmp_path, HEAD + "[[case]]\nname='a'\n" + CASE, name="mine")
     monkeypatch.chdir(tmp_path)
-    assert suite.load_suite("mine").name == "t"
+    assert load_suite("mine").name == "t"
 
 
 # --- --case strings ------------------------------------------------------------------------
@@ -403,29 +407,29 @@ def test_a_suite_file_in_the_working_directory_loads_without_toml(
 
 @given(problems(dtypes=("float16", "bfloat16", "float32", "float64")))
 def test_spec_round_trip(problem: Problem) -> None:
-    assert suite.parse_case(problem.spec()).problem == problem
+    assert parse_case(problem.spec()).problem == problem
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
 def test_spec_and_default_name_round_trip_edge_cases(name: str) -> None:
     problem = EDGE_CASES[name]
-    case = suite.parse_case(problem.spec())
-    assert case.problem == problem and case.suite == suite.CLI_SUITE
+    case = parse_case(problem.spec())
+    assert case.problem == problem and case.suite == CLI_SUITE
     assert case.passes == PASSES
     # the default name is itself a --case string of the same problem (dtype aside)
-    again = suite.parse_case(case.name)
+    again = parse_case(case.name)
     assert again.problem == replace(problem, dtype="float32")
     assert again.name == case.name
 
 
 def test_case_defaults_name_and_passes() -> None:
-    case = suite.parse_case("in_channels=512, out_channels=256, input=4x4, kernel=4")
+    case = parse_case("in_channels=512, out_channels=256, input=4x4, kernel=4")
     assert case.problem == Problem.create(
         in_channels=512, out_channels=256, input=(4, 4), kernel=4, batch=1
     )
     assert case.name == "in_channels=512,out_channels=256,input=4x4,kernel=4"
     assert case.passes == PASSES
-    named = suite.parse_case(
+    named = parse_case(
         "name=g2,in_channels=2,out_channels=2,input=5x5x5,kernel=4x2x1,bias=TRUE"
     )
     assert named.name == "g2"
@@ -434,7 +438,7 @@ def test_case_defaults_name_and_passes() -> None:
         (1, 1, 1),
         True,
     )
-    assert suite.parse_case("in_channels=1,out_channels=1,input=4,kernel=3").problem.input == (4,)
+    assert parse_case("in_channels=1,out_channels=1,input=4,kernel=3").problem.input == (4,)
     for text, passes in (
         ("forward", ("forward",)),
         ("backward", ("backward",)),
@@ -442,11 +446,11 @@ def test_case_defaults_name_and_passes() -> None:
         ("all", PASSES),
     ):
         spec = f"in_channels=1,out_channels=1,input=4,kernel=3,passes={text}"
-        assert suite.parse_case(spec).passes == passes
+        assert parse_case(spec).passes == passes
 
 
 def test_case_name_shows_non_default_parameters() -> None:
-    case = suite.parse_case(
+    case = parse_case(
         "batch=16,in_channels=4,out_channels=2,input=4x6,kernel=3x1,stride=2,padding=1,"
         "output_padding=1x0,bias=true,dtype=float64"
     )
@@ -485,7 +489,7 @@ BAD_CASES: dict[str, tuple[str, ...]] = {
 @pytest.mark.parametrize("spec", sorted(BAD_CASES))
 def test_bad_case_string_names_the_pair(spec: str) -> None:
     with pytest.raises(InputError) as info:
-        suite.parse_case(spec, index=2)
+        parse_case(spec, index=2)
     message = str(info.value)
     assert message.startswith(f"--case #3 {spec!r}: ") and "\n" not in message
     for fragment in BAD_CASES[spec]:
@@ -497,42 +501,42 @@ def test_bad_case_string_names_the_pair(spec: str) -> None:
 
 def test_cases_for_orders_suites_then_cases_and_overrides_dtype() -> None:
     spec = "in_channels=1,out_channels=1,input=4,kernel=3"
-    cases = suite.cases_for(["smoke", "dcgan"], [spec], dtype="float64")
-    smoke, dcgan = suite.load_suite("smoke"), suite.load_suite("dcgan")
+    cases = cases_for(["smoke", "dcgan"], [spec], dtype="float64")
+    smoke, dcgan = load_suite("smoke"), load_suite("dcgan")
     assert [(c.suite, c.name) for c in cases] == [
         *((c.suite, c.name) for c in smoke.cases + dcgan.cases),
         ("cli", spec),
     ]
     assert {c.problem.dtype for c in cases} == {"float64"}
     assert cases[0].problem.input == smoke.cases[0].problem.input
-    kept = suite.cases_for(["dcgan"], [], dtype=None)
+    kept = cases_for(["dcgan"], [], dtype=None)
     assert [c.problem for c in kept] == [c.problem for c in dcgan.cases]
-    assert suite.cases_for([], []) == []
+    assert cases_for([], []) == []
 
 
 def test_cases_for_loads_a_suite_named_twice_once() -> None:
-    shipped = suite.load_suite("dcgan")
-    cases = suite.cases_for(["dcgan", str(shipped.path)], [])
+    shipped = load_suite("dcgan")
+    cases = cases_for(["dcgan", str(shipped.path)], [])
     assert len(cases) == len(shipped.cases)
 
 
 def test_cases_for_refuses_two_files_with_one_suite_name(tmp_path: Path) -> None:
     path = write(tmp_path, 'name = "dcgan"\ndescription = "d"\n[[case]]\nname="a"\n' + CASE)
     with pytest.raises(InputError, match="is also the name of the suite in"):
-        suite.cases_for(["dcgan", str(path)], [])
+        cases_for(["dcgan", str(path)], [])
 
 
 def test_cases_for_refuses_the_same_case_twice() -> None:
     spec = "in_channels=1,out_channels=1,input=4,kernel=3"
     with pytest.raises(InputError, match=r"--case #2: the same case as --case #1"):
-        suite.cases_for([], [spec, spec.replace(",", ", ")])
+        cases_for([], [spec, spec.replace(",", ", ")])
     # the same problem in two dtypes is two cases (dtype is part of a row's identity)
-    assert len(suite.cases_for([], [spec, spec + ",dtype=float64"])) == 2
+    assert len(cases_for([], [spec, spec + ",dtype=float64"])) == 2
     # ... unless --dtype makes them one
     with pytest.raises(InputError, match="the same case"):
-        suite.cases_for([], [spec, spec + ",dtype=float64"], dtype="float32")
+        cases_for([], [spec, spec + ",dtype=float64"], dtype="float32")
 
 
 def test_cases_for_refuses_an_unknown_dtype() -> None:
     with pytest.raises(InputError, match="--dtype: must be one of"):
-        suite.cases_for(["smoke"], [], dtype="float8")
+        cases_for(["smoke"], [], dtype="float8")

@@ -19,12 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from deconvbench.backends import torch_
-from deconvbench.backends.base import Prepared, Strategy
+from deconvbench.backends import Prepared, Strategy, torch_
 from deconvbench.backends.torch_ import _common, compiled, subpixel
-from deconvbench.data import make_inputs
+from deconvbench.harness.inputs import make_inputs
+from deconvbench.harness.verify import prepare, verify
 from deconvbench.problem import Pass, Problem
-from deconvbench.verify import prepare, verify
 
 CUDA = torch.cuda.is_available()
 cuda_only = pytest.mark.skipif(not CUDA, reason="no CUDA device")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from problems import EDGE_CASES
 
 from deconvbench import registry
-from deconvbench.backends.base import Array, Prepared, Strategy, numpy_fetch
+from deconvbench.backends import Array, Prepared, Strategy, numpy_fetch
+from deconvbench.harness.verify import verify
 from deconvbench.problem import Problem
-from deconvbench.verify import verify
+
+from problems import EDGE_CASES
 
 
 class OffByOneTap(Strategy):

@@ -1,30 +1,15 @@
-"""The measurement harness: clocks, timing, memory, peak calibration, thread control.
+"""The harness: what is done to one prepared strategy call, knowing nothing of suites, CSV
+files or rendering.
 
-Each module does one job and knows nothing of suites, CSV files or rendering; the runner
-(``deconvbench.runner``) strings them together for each (case, strategy, pass).
-The function ``measure`` lives in :mod:`deconvbench.harness.measure` and is not re-exported
-here, where its name would hide that module.
+- ``inputs``: deterministic inputs for a problem, exactly representable in its dtype;
+- ``verify``: one call checked against the float64 reference;
+- ``clocks``: what times a call (perf_counter, CUDA events, a fake clock for tests);
+- ``measure``: warm-up, calibration and adaptive sampling → a :class:`Measurement`;
+- ``stats``: pure statistics of samples (median, its distribution-free CI);
+- ``notes``: what a measurement says about itself, as typed notes with one text each;
+- ``memory``: the peak memory of one call;
+- ``peak``: the machine's dense GEMM rate, the denominator of % of peak;
+- ``threads``: torch, BLAS and numba thread pools set together.
+
+``deconvbench.run`` strings these together for each (case, strategy, pass).
 """
-
-from __future__ import annotations
-
-from .clocks import Clock, CudaEventClock, FakeClock, PerfCounterClock, clock_for
-from .measure import Measurement, Settings
-from .memory import MemoryReading, peak_memory
-from .peak import calibrate_peaks
-from .threads import ThreadSettings, limit_threads
-
-__all__ = [
-    "Clock",
-    "CudaEventClock",
-    "FakeClock",
-    "Measurement",
-    "MemoryReading",
-    "PerfCounterClock",
-    "Settings",
-    "ThreadSettings",
-    "calibrate_peaks",
-    "clock_for",
-    "limit_threads",
-    "peak_memory",
-]

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from .. import stats
+from . import notes, stats
 from .clocks import Clock
+from .notes import Note
 
 StopReason = Literal["precision", "budget", "max-samples"]
 Progress = Callable[[int, float], None]
@@ -83,13 +84,33 @@ class Measurement:
         return self.summary.ci_rel_halfwidth <= self.settings.precision
 
     @property
-    def warnings(self) -> list[str]:
-        return stats.instability_warnings(
+    def warnings(self) -> list[Note]:
+        return quality_notes(
             self.summary,
             precision=self.settings.precision,
             min_samples=self.settings.min_samples,
             budget_exhausted=self.stop == "budget",
         )
+
+
+def quality_notes(
+    summary: stats.Summary, *, precision: float, min_samples: int, budget_exhausted: bool = False
+) -> list[Note]:
+    """Short, actionable notes on a measurement's samples (empty when they look trustworthy)."""
+    out: list[Note] = []
+    if summary.n < min_samples:
+        out.append(notes.few_samples(summary.n, min_samples))
+    cv = summary.cv
+    if math.isfinite(cv) and cv >= stats.DISPERSION_WARNING:
+        out.append(notes.unstable(cv))
+    hw = summary.ci_rel_halfwidth
+    if not math.isfinite(hw):
+        out.append(notes.no_ci(summary.n))
+    elif hw > precision:
+        out.append(notes.wide_ci(hw, precision))
+    if budget_exhausted and (summary.n < min_samples or hw > precision):
+        out.append(notes.budget_exhausted())
+    return out
 
 
 def _no_sync() -> None:

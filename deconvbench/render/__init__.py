@@ -1,6 +1,13 @@
-"""Everything the command line shows: result tables, progress displays, plain logs, info tables.
+"""Everything the command line shows; renderers read rows and facts and compute nothing the
+harness, the statistics or the analysis own.
 
-Renderers read rows and facts; they compute nothing the harness or the statistics own.
+- ``screen``: where output goes (tables on stdout, notes on stderr; colour or plain);
+- ``table``: the run's tables (one per case, the summary, verification);
+- ``progress``, ``plain``: the live display on a terminal, the line log elsewhere;
+- ``compare``: compare's exporters (table, markdown, csv, json);
+- ``report``, ``plots``: report's tables and PNG plots;
+- ``info``: the tables of ``list``, ``suites`` and ``env``;
+- ``_format``, ``_tasks``: reading rows and tasks, shared by the above.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reading result rows and writing their numbers as text, shared by every renderer.
 
-Rows come either straight from the runner (Python numbers, ``None``) or back from a CSV
+Rows come either straight from a run (``ResultRow``: Python numbers, ``None``) or back from a CSV
 (strings, ``NaN`` for empty cells); the accessors here accept both, so no renderer has to
 care where a row came from. Nothing here computes statistics: it only formats the ones
 the harness put in the row.
@@ -9,14 +9,13 @@ the harness put in the row.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
-RowLike = Mapping[str, object]
+from ..errors import ProblemError
+from ..results import fields
+from ..results.row import problem_of
+from ..results.schema import FAILED_STATUSES, RowLike
 
 OK = "ok"
-FAILED = frozenset({"mismatch", "error", "crashed", "timeout", "oom"})
-"""Statuses that make ``run`` and ``verify`` exit 1 (oom too: the user asked for that row)."""
-NOT_RUN = frozenset({"unsupported", "unavailable", "skipped"})
 
 
 def text(row: RowLike, key: str) -> str:
@@ -28,18 +27,16 @@ def text(row: RowLike, key: str) -> str:
 
 def number(row: RowLike, key: str) -> float | None:
     """The value as a finite-or-infinite float; None when missing, empty or NaN."""
-    value = row.get(key)
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    try:
-        result = float(value)  # type: ignore[arg-type]  # str/int/float/numpy scalars
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(result) else result
+    return fields.number(row.get(key))
 
 
 def status(row: RowLike) -> str:
     return text(row, "status") or "?"
+
+
+def is_failed(row: RowLike) -> bool:
+    """A row that went wrong (``results.schema.FAILED_STATUSES``)."""
+    return status(row) in FAILED_STATUSES
 
 
 def is_ok(row: RowLike) -> bool:
@@ -106,24 +103,12 @@ def case_label(row: RowLike) -> str:
 
 
 def problem_label(row: RowLike) -> str:
-    """The problem of a row in the compact form of ``Problem.__str__``."""
-    parts = [
-        f"N{text(row, 'batch')} {text(row, 'in_channels')}->{text(row, 'out_channels')}",
-        f"in {text(row, 'input')}",
-        f"k{text(row, 'kernel')} s{text(row, 'stride')} p{text(row, 'padding')}",
-    ]
-    if any(v not in ("0", "") for v in text(row, "output_padding").split("x")):
-        parts.append(f"op{text(row, 'output_padding')}")
-    if any(v not in ("1", "") for v in text(row, "dilation").split("x")):
-        parts.append(f"d{text(row, 'dilation')}")
-    if text(row, "groups") not in ("1", ""):
-        parts.append(f"g{text(row, 'groups')}")
-    if text(row, "bias").lower() in ("true", "1"):
-        parts.append("+bias")
-    parts.append(text(row, "dtype"))
-    if text(row, "output"):
-        parts.append(f"-> {text(row, 'output')}")
-    return " ".join(parts)
+    """The problem of a row in the compact form of ``Problem.__str__``, and its output size."""
+    try:
+        label = str(problem_of(row))
+    except (KeyError, ValueError, ProblemError):  # a row without a valid problem: say so
+        label = "(problem unknown)"
+    return f"{label} -> {text(row, 'output')}" if text(row, "output") else label
 
 
 def one_line(row: RowLike, plus_minus: str = "±") -> str:

@@ -1,7 +1,7 @@
-"""What the progress displays need from the runner's tasks, as a structural type.
+"""What the progress displays need from the run's tasks, as a structural type.
 
-``runner.Task`` satisfies it; the displays depend only on these attributes, so they can be
-tested with small fakes and do not import the runner.
+``run.types.Task`` satisfies it; the displays depend only on these attributes, so they can be
+tested with small fakes and do not import the run package.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..case import Case
+from ..cases.case import Case
 
 
 class _Named(Protocol):
@@ -50,5 +50,5 @@ class CaseCounter:
 
 def describe(task: TaskLike) -> str:
     text = f"{task.case.suite}/{task.case.name} {task.strategy.name} {task.pass_}"
-    label = getattr(task, "round_label", "")  # runner.Task has it; fakes needn't
+    label = getattr(task, "round_label", "")  # run.types.Task has it; fakes needn't
     return f"{text} ({label})" if label else text

@@ -1,7 +1,8 @@
 """What ``deconvbench compare`` prints: one exporter per format behind one small interface.
 
 As hyperfine's exporters: every format is one function from the finished result (a
-:class:`~deconvbench.compare.Comparison`, or a :class:`~deconvbench.speedups.SpeedupTable` for
+:class:`~deconvbench.analysis.compare.Comparison`, or a
+:class:`~deconvbench.analysis.speedups.SpeedupTable` for
 ``--baseline-impl``) to output, picked from a dict by name. Nothing here computes a statistic
 or a verdict; the exporters only order, select and format what ``compare.py`` decided.
 
@@ -23,7 +24,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import (
+from ..analysis.compare import (
     GATING,
     SLICE_AXES,
     VERDICTS,
@@ -31,9 +32,10 @@ from ..compare import (
     RowComparison,
     worst_first,
 )
+from ..analysis.speedups import Speedup, SpeedupTable
 from ..errors import InputError
-from ..results import SCHEMA_VERSION, format_value
-from ..speedups import Speedup, SpeedupTable
+from ..results.fields import format_value
+from ..results.schema import SCHEMA_VERSION
 from . import _format as f
 from .table import RICH, Glyphs
 
@@ -323,7 +325,8 @@ def speedup_markdown(table: SpeedupTable, glyphs: Glyphs = RICH) -> str:
 
 
 def _csv(records: Sequence[dict[str, object]], header: Sequence[str]) -> str:
-    """The results file's text conventions (``results.format_value``), one record a line."""
+    """The results file's text conventions (``results.fields.format_value``), one record a
+    line."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -332,7 +335,7 @@ def _csv(records: Sequence[dict[str, object]], header: Sequence[str]) -> str:
 
 
 def comparison_csv(comparison: Comparison, glyphs: Glyphs = RICH) -> str:
-    """One record per row (the DESIGN §4 fields), baseline order then new rows."""
+    """One record per row (the fields docs/ci.md lists), baseline order then new rows."""
     records = [r.record() for r in comparison.rows]
     header = list(records[0]) if records else _empty_header()
     return _csv(records, header)

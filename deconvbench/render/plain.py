@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TextIO
 
+from ..results.schema import RowLike
 from . import _format as f
-from ._format import RowLike
 from ._tasks import CaseCounter, TaskLike
 
 
@@ -27,7 +27,7 @@ def use_plain(stdout: TextIO, stderr: TextIO, environ: Mapping[str, str] = os.en
 
 
 class PlainProgress:
-    """A ``runner.ProgressSink`` that prints one line per finished measurement."""
+    """A ``run.types.ProgressSink`` that prints one line per finished measurement."""
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import report
+from ..analysis import report
 from ..errors import InputError
 
 

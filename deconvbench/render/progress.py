@@ -1,8 +1,8 @@
-"""The live progress display of ``deconvbench run`` on a terminal (a ``runner.ProgressSink``).
+"""The live progress display of ``deconvbench run`` on a terminal (a ``run.types.ProgressSink``).
 
 rich normally redraws a live display from a background thread several times a second.
 During a CPU benchmark that thread competes with the code being timed, so this display
-is built with ``auto_refresh=False`` and redrawn only when the runner calls the sink,
+is built with ``auto_refresh=False`` and redrawn only when the run loop calls the sink,
 which it does between samples, outside every timed region. Redraws are also rate-limited
 so a run of very short samples does not spend its time drawing.
 """
@@ -24,8 +24,8 @@ from rich.progress import (
 )
 from rich.table import Column
 
+from ..results.schema import RowLike
 from . import _format as f
-from ._format import RowLike
 from ._tasks import CaseCounter, TaskLike, describe
 
 MIN_REDRAW_S = 0.1
@@ -34,7 +34,7 @@ MIN_REDRAW_S = 0.1
 
 def _style(row: Mapping[str, object]) -> str:
     st = f.status(row)
-    return "" if st == f.OK else "bold red" if st in f.FAILED else "dim"
+    return "" if st == f.OK else "bold red" if f.is_failed(row) else "dim"
 
 
 class LiveProgress:

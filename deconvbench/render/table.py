@@ -1,8 +1,7 @@
 """Rich tables of results: one per case, the fastest strategy marked, speedups, % of peak.
 
-Every number shown was computed by the harness and is read from the rows; the only
-arithmetic here is presentation (the speedup ratio of two medians already in the rows, and
-the relative half-width of a confidence interval whose bounds are in the row).
+Every number shown was computed by the harness and is read from the rows, or by
+``analysis.speedups`` (the speedups, and which strategy each row is compared with).
 
 A ``mismatch`` row is never shown as a result: it gets no time, no speedup and is never
 marked fastest, whatever its timing columns hold.
@@ -18,8 +17,9 @@ from rich.console import OverflowMethod
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.speedups import RowSpeedup, row_speedups
+from ..results.schema import RowLike
 from . import _format as f
-from ._format import RowLike
 
 PASS_ORDER = {"forward": 0, "backward": 1}
 
@@ -63,7 +63,7 @@ def group_by_case(rows: Iterable[RowLike]) -> list[list[RowLike]]:
 def _order(row: RowLike) -> tuple[int, int, float, str]:
     """Within a pass: results by time, then failures, then what did not run."""
     st = f.status(row)
-    rank = 0 if st == f.OK else 1 if st in f.FAILED else 2
+    rank = 0 if st == f.OK else 1 if f.is_failed(row) else 2
     median = f.number(row, "median_ms")
     return (
         PASS_ORDER.get(f.text(row, "pass"), 2),
@@ -71,41 +71,6 @@ def _order(row: RowLike) -> tuple[int, int, float, str]:
         median if median is not None and rank == 0 else float("inf"),
         f.text(row, "implementation"),
     )
-
-
-def baseline_name(case_rows: Sequence[RowLike], row: RowLike, baseline: str | None) -> str | None:
-    """The strategy a row's speedup is measured against.
-
-    An explicit ``baseline`` applies to every row; otherwise it is the ``native`` strategy
-    on the row's device (torch-cpu/native on the CPU, torch-cuda/native on a GPU): a
-    speedup across devices would mostly measure the device, not the algorithm.
-    """
-    if baseline is not None:
-        return baseline
-    natives = sorted(
-        f.text(r, "implementation")
-        for r in case_rows
-        if f.text(r, "algorithm") == "native" and f.text(r, "device") == f.text(row, "device")
-    )
-    return natives[0] if natives else None
-
-
-def _median_of(case_rows: Sequence[RowLike], name: str, pass_: str) -> float | None:
-    for r in case_rows:
-        if f.text(r, "implementation") == name and f.text(r, "pass") == pass_ and f.is_ok(r):
-            return f.number(r, "median_ms")
-    return None
-
-
-def speedup(case_rows: Sequence[RowLike], row: RowLike, baseline: str | None) -> float | None:
-    """Baseline median / this row's median, both from the same case and pass; None if either
-    is missing or not a result."""
-    name = baseline_name(case_rows, row, baseline)
-    median = f.number(row, "median_ms")
-    if name is None or not f.is_ok(row) or not median:
-        return None
-    reference = _median_of(case_rows, name, f.text(row, "pass"))
-    return None if reference is None else reference / median
 
 
 def fastest(case_rows: Sequence[RowLike]) -> dict[str, RowLike]:
@@ -129,7 +94,7 @@ NOTE_WIDTH = 48
 def _status_label(row: RowLike) -> Text:
     """Where a row without a time has its time: the status, so no width can hide it."""
     st = f.status(row)
-    if st in f.FAILED:
+    if f.is_failed(row):
         return Text(st.upper(), style="bold red")
     return Text(st, style="dim")
 
@@ -146,13 +111,11 @@ def _note(row: RowLike, glyphs: Glyphs) -> Text:
             note = note[: NOTE_WIDTH - 3] + "..."
         return Text(note, style="yellow", no_wrap=True, overflow=glyphs.cut)
     # Why a row failed or did not run is the point of the row: shown whole.
-    return Text(message, style="red" if f.status(row) in f.FAILED else "dim")
+    return Text(message, style="red" if f.is_failed(row) else "dim")
 
 
-def _caption(case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyphs) -> str:
-    names = sorted(
-        {n for r in case_rows if (n := baseline_name(case_rows, r, baseline)) is not None}
-    )
+def _caption(speedups: Sequence[RowSpeedup], glyphs: Glyphs) -> str:
+    names = sorted({s.baseline for s in speedups if s.baseline is not None})
     against = (
         f"speedup vs {names[0]}"
         if len(names) == 1
@@ -166,10 +129,12 @@ def _caption(case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyphs)
 def case_table(case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyphs = RICH) -> Table:
     """One case: every strategy and pass, fastest marked, speedup against the baseline."""
     first = case_rows[0]
+    speedups = row_speedups(case_rows, baseline)
+    speedup_of = {id(r): s.speedup for r, s in zip(case_rows, speedups, strict=True)}
     table = Table(
         title=f"{f.case_label(first)}  {f.problem_label(first)}",
         title_justify="left",
-        caption=_caption(case_rows, baseline, glyphs),
+        caption=_caption(speedups, glyphs),
         caption_justify="left",
         box=glyphs.box,
         pad_edge=False,
@@ -208,7 +173,7 @@ def case_table(case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyph
             ),
             f.gflops(f.number(row, "gflops")) if ok else "",
             f.percent(f.number(row, "peak_fraction")) if ok else "",
-            f.speedup(speedup(case_rows, row, baseline), glyphs.times),
+            f.speedup(speedup_of[id(row)], glyphs.times),
             f.error(f.number(row, "max_rel_err")) if f.status(row) in (f.OK, "mismatch") else "",
             f.megabytes(f.number(row, "peak_mem_mb")) if ok else "",
             _note(row, glyphs),
@@ -240,6 +205,7 @@ def summary_table(
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for group in group_by_case(rows):
         winners = fastest(group)
+        speedups = {id(r): s for r, s in zip(group, row_speedups(group, baseline), strict=True)}
         for pass_ in sorted(winners, key=lambda p: PASS_ORDER.get(p, 2)):
             row = winners[pass_]
             table.add_row(
@@ -249,8 +215,8 @@ def summary_table(
                 f.ms(f.number(row, "median_ms")),
                 f.gflops(f.number(row, "gflops")),
                 f.percent(f.number(row, "peak_fraction")),
-                f.speedup(speedup(group, row, baseline), glyphs.times),
-                baseline_name(group, row, baseline) or "",
+                f.speedup(speedups[id(row)].speedup, glyphs.times),
+                speedups[id(row)].baseline or "",
             )
     return table
 
@@ -271,7 +237,7 @@ def verification_table(rows: Iterable[RowLike], glyphs: Glyphs = RICH) -> Table:
         for row in sorted(group, key=_order):
             st = f.status(row)
             checked = st in (f.OK, "mismatch")
-            style = "green" if st == f.OK else "bold red" if st in f.FAILED else "dim"
+            style = "green" if st == f.OK else "bold red" if f.is_failed(row) else "dim"
             table.add_row(
                 f.case_label(row),
                 f.text(row, "implementation"),
@@ -279,6 +245,6 @@ def verification_table(rows: Iterable[RowLike], glyphs: Glyphs = RICH) -> Table:
                 Text(st, style=style),
                 f.error(f.number(row, "max_abs_err")) if checked else "",
                 f.error(f.number(row, "max_rel_err")) if checked else "",
-                Text(f.text(row, "message"), style="" if st in f.FAILED else "dim"),
+                Text(f.text(row, "message"), style="" if f.is_failed(row) else "dim"),
             )
     return table

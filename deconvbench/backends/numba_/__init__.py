@@ -16,7 +16,7 @@ without it, and its strategies are then listed unavailable with that hint.
 
 from __future__ import annotations
 
-from ..base import Strategy
+from ..strategy import Strategy
 from ._common import INSTALL_HINT, numba_unavailable_reason
 from .direct import Direct
 from .tiled import Tiled

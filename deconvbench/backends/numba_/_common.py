@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ...problem import Problem
-from ..base import Array, Capabilities, Prepared, Strategy, numpy_fetch
+from ..strategy import Array, Capabilities, Prepared, Strategy, numpy_fetch
 
 INSTALL_HINT = "pip install 'deconvbench[numba]'"
 

@@ -12,9 +12,8 @@ import math
 
 import numpy as np
 
-from ...footprint import result_elements
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._common import Call, NumbaStrategy, bias_or_zeros, flat
 from ._geometry import Geometry, tap_slices
 
@@ -32,7 +31,7 @@ class Direct(NumbaStrategy):
 
     def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
         """The results and a zero bias: the kernels write straight into them, no scratch."""
-        return (result_elements(problem, pass_) + problem.out_channels) * problem.itemsize
+        return (problem.result_elements(pass_) + problem.out_channels) * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
         from . import _direct_kernels as kern

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._common import Call, NumbaStrategy, bias_or_zeros, flat
 from ._geometry import (
     Geometry,

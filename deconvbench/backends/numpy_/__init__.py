@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import Strategy
+from ..strategy import Strategy
 from .direct import Direct
 from .fft import FFT
 from .gemm_col2im import GemmCol2im

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...problem import Pass, Problem
-from ..base import Array, Prepared, Strategy, numpy_fetch
+from ..strategy import Array, Prepared, Strategy, numpy_fetch
 
 Forward = Callable[[Problem, Array, Array, Array | None], Array]
 Backward = Callable[[Problem, Array, Array, Array], tuple[Array, Array, Array | None]]

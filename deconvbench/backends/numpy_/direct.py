@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._conv import tensor_elements
 from ._layout import (
     add_bias,

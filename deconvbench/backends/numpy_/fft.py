@@ -41,7 +41,7 @@ import psutil
 from numpy.typing import NDArray
 
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._conv import tensor_elements
 from ._layout import add_bias, bias_grad, weight_grouped
 from ._strategy import NumpyStrategy

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._conv import (
     bias_view,
     grad_output_cols,

@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._conv import (
     bias_view,
     embed,

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..base import Array
+from ..strategy import Array
 from ._conv import (
     bias_view,
     correlate,

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the torch idiom)
 
 from ...problem import Problem
-from ..base import Array
+from ..strategy import Array
 
 DeviceKind = Literal["cpu", "cuda"]
 T = TypeVar("T")

@@ -20,9 +20,8 @@ from abc import abstractmethod
 
 import torch
 
-from ...footprint import input_elements, result_elements
 from ...problem import Pass, Problem
-from ..base import Array, Capabilities, Prepared, Strategy
+from ..strategy import Array, Capabilities, Prepared, Strategy
 from ._common import ALL_DTYPES, Device, fetch, library_allowance, slow_path_columns
 
 
@@ -47,7 +46,7 @@ class TorchStrategy(Strategy):
         Off oneDNN (CPU, not float32), torch's transposed convolution holds columns of
         ``Cout·∏K·∏I`` per sample: the whole batch's forward, two samples' backward
         (measured)."""
-        operands, results = input_elements(problem, pass_), result_elements(problem, pass_)
+        operands, results = problem.input_elements(pass_), problem.result_elements(pass_)
         cols = problem.out_channels * math.prod(problem.kernel) * math.prod(problem.input)
         cols *= problem.batch if pass_ == "forward" else 2
         library = library_allowance(operands, results)

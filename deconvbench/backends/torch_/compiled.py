@@ -31,7 +31,7 @@ import torch
 
 from ...errors import Unavailable
 from ...problem import Problem
-from ..base import Array, Prepared
+from ..strategy import Array, Prepared
 from ._common import CONV_TRANSPOSE, Device, fetch
 from ._strategy import TorchStrategy
 

@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 
 from ...problem import Pass, Problem
-from ..base import Array, Prepared
+from ..strategy import Array, Prepared
 from ._common import CONV_TRANSPOSE, Device, fetch
 from ._strategy import TorchStrategy
 

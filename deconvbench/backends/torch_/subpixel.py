@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the torch idiom)
 
 from ...problem import Pass, Problem
-from ..base import Array, Prepared
+from ..strategy import Array, Prepared
 from ._common import (
     CONV,
     bias_view,

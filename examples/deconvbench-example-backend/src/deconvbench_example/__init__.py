@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from deconvbench.backends.base import Array, Capabilities, Prepared, Strategy, numpy_fetch
+from deconvbench.backends import Array, Capabilities, Prepared, Strategy, numpy_fetch
 from deconvbench.problem import Problem
 
 

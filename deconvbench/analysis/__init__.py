@@ -1,0 +1,8 @@
+"""Analysis: numbers about finished results, as pure functions (rendering lives in ``render``).
+
+- ``matching``: rows as comparable records, matched across files;
+- ``compare``: two files → a verdict per row, and the CI gate;
+- ``significance``: the tests and intervals behind the verdicts;
+- ``speedups``: every strategy against a baseline strategy, inside one set of rows;
+- ``report``: the best strategy per case, the speedup matrix, unstable rows, roofline points.
+"""

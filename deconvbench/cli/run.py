@@ -1,0 +1,279 @@
+"""``deconvbench run`` and ``deconvbench verify``: cases × strategies, verified (and timed)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from .. import env
+from ..backends.strategy import Strategy
+from ..cases.case import Case
+from ..cases.gather import cases_for
+from ..errors import InputError
+from ..harness.peak import calibrate_peaks_with_reasons, peaks_as_facts
+from ..harness.threads import limit_threads
+from ..render import Screen
+from ..render import table as tables
+from ..render.plain import PlainProgress
+from ..render.progress import LiveProgress
+from ..results.journal import Journal
+from ..results.schema import FAILED_STATUSES, RowLike
+from ..results.sidecar import read_sidecar, write_sidecar
+from ..results.writer import ResultWriter
+from ..run import footprint, loop
+from ..run.types import RunFacts, RunOptions, Task, utc_now
+from .app import command, exit_code
+from .options import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_ROUNDS,
+    BaselineImplOpt,
+    BudgetOpt,
+    CaseOpt,
+    DtypeOpt,
+    ImplOpt,
+    IsolateOpt,
+    L2FlushOpt,
+    MaxMemoryOpt,
+    MinSamplesOpt,
+    OutputOpt,
+    OverwriteOpt,
+    PassOpt,
+    PrecisionOpt,
+    ResumeOpt,
+    RoundsOpt,
+    SeedOpt,
+    ShardOpt,
+    SuiteOpt,
+    ThreadsOpt,
+    TimeoutOpt,
+    default_output,
+    parse_dtype,
+    parse_passes,
+    parse_precision,
+    parse_shard,
+    select_strategies,
+    with_memory_limits,
+)
+
+
+def _execute(
+    tasks: list[Task],
+    options: RunOptions,
+    writer: ResultWriter | None,
+    facts: RunFacts,
+    screen: Screen,
+    journal: Journal | None = None,
+) -> tuple[Sequence[RowLike], bool]:
+    """Run the tasks with a progress display; (rows, interrupted)."""
+    display = (
+        PlainProgress(screen.err.file, tasks) if screen.plain else LiveProgress(screen.err, tasks)
+    )
+    try:
+        return loop.execute(tasks, options, display, writer, facts, journal=journal), False
+    except KeyboardInterrupt:
+        return display.rows, True  # the display saw every finished row
+    finally:
+        display.close()
+
+
+def _cases_and_strategies(
+    suites: list[str] | None,
+    case_specs: list[str] | None,
+    dtype: str | None,
+    impls: list[str] | None,
+    baseline: str | None,
+    screen: Screen,
+) -> tuple[list[Case], list[Strategy]]:
+    """The cases and strategies a command names; bad input raises before anything runs."""
+    dtype = parse_dtype(dtype)
+    if not suites and not case_specs:
+        raise InputError(
+            "nothing to run: give --suite NAME (e.g. --suite smoke; `deconvbench suites` "
+            "lists them) or --case SPEC"
+        )
+    cases = cases_for(suites or [], case_specs or [], dtype)
+    return cases, select_strategies(impls or [], baseline, screen.note)
+
+
+def _open_writer(path: Path, mode: str) -> ResultWriter:
+    try:
+        return ResultWriter(path, mode)  # type: ignore[arg-type]  # mode is one of the three
+    except OSError as e:
+        raise InputError(f"--output {path}: {e.strerror or e}") from None
+
+
+def _earlier_facts(path: Path) -> dict[str, object] | None:
+    """The sidecar of the run being resumed (kept inside the new one), if readable."""
+    try:
+        return read_sidecar(path)
+    except InputError:
+        return None
+
+
+def _calibrate(
+    strategies: Sequence[Strategy],
+    tasks: Sequence[Task],
+    threads: int | None,
+    screen: Screen,
+) -> tuple[dict[tuple[str, str], float], dict[str, object]]:
+    """The peak GEMM rate of every (device, dtype) the run uses; (peaks, sidecar facts).
+
+    No spinner while it runs: rich animates one from a thread, which would slow the very
+    matrix products being timed.
+    """
+    devices = {s.device for s in strategies}
+    dtypes = {t.case.problem.dtype for t in tasks}
+    screen.note(
+        f"calibrating the peak GEMM rate ({', '.join(sorted(devices))}: "
+        f"{', '.join(sorted(dtypes))})",
+        "dim",
+    )
+    peaks, failures = calibrate_peaks_with_reasons(devices, dtypes, threads)
+    return peaks, {
+        "peaks": peaks_as_facts(peaks),
+        "peak_failures": {f"{d}/{t}": why for (d, t), why in failures.items()},
+    }
+
+
+def _show_results(screen: Screen, rows: Sequence[RowLike], baseline: str | None) -> None:
+    groups = tables.group_by_case(rows)
+    for group in groups:
+        screen.show(tables.case_table(group, baseline, screen.glyphs))
+    if len(groups) > 1:
+        screen.show(tables.summary_table(rows, baseline, screen.glyphs))
+
+
+@command("run")
+def run(
+    suites: SuiteOpt = None,
+    cases: CaseOpt = None,
+    impls: ImplOpt = None,
+    pass_: PassOpt = None,
+    dtype: DtypeOpt = None,
+    threads: ThreadsOpt = None,
+    output: OutputOpt = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    budget: BudgetOpt = 1.0,
+    precision: PrecisionOpt = "2%",
+    min_samples: MinSamplesOpt = 5,
+    rounds: RoundsOpt = DEFAULT_ROUNDS,
+    seed: SeedOpt = 0,
+    baseline_impl: BaselineImplOpt = None,
+    l2_flush: L2FlushOpt = False,
+    shard: ShardOpt = None,
+    isolate: IsolateOpt = False,
+    timeout: TimeoutOpt = 600.0,
+    max_memory: MaxMemoryOpt = DEFAULT_MAX_MEMORY,
+) -> None:
+    """Verify, then time, every strategy on every case; write the CSV and its sidecar.
+
+    Exit codes: 0 ok, 1 a mismatch/error/crash/timeout/oom row, 2 bad input, 130 Ctrl-C.
+    """
+    if overwrite and resume:
+        raise InputError("--overwrite and --resume exclude each other: choose one")
+    options = RunOptions(
+        passes=parse_passes(pass_),
+        threads=threads,
+        seed=seed,
+        budget_s=budget,
+        precision=parse_precision(precision),
+        min_samples=min_samples,
+        l2_flush=l2_flush,
+        isolate=isolate,
+        rounds=rounds,
+        timeout_s=timeout,
+    )
+    screen = Screen.for_streams()
+    part = parse_shard(shard)
+    case_list, strategies = _cases_and_strategies(
+        suites, cases, dtype, impls, baseline_impl, screen
+    )
+    footprint.refuse_impossible(case_list, options.passes)  # before any file or array exists
+    options = with_memory_limits(options, max_memory, strategies)
+    if part is not None:
+        case_list = loop.shard(case_list, *part)
+    path = output or default_output()
+    mode = "overwrite" if overwrite else "resume" if resume else "new"
+    earlier = _earlier_facts(path) if resume else None
+    with _open_writer(path, mode) as writer:
+        tasks = loop.plan(case_list, strategies, options, writer.done_keys())
+        if not tasks:
+            screen.note(f"nothing left to run: every row is already in {path}")
+            return
+        n_cases = len({(c.suite, c.name) for c in case_list})
+        screen.note(
+            f"{len(tasks)} measurements: {n_cases} cases × {len(strategies)} strategies → {path}"
+        )
+        machine = env.collect()
+        screen.note(env.summary(machine), "dim")
+        peaks, peak_facts = _calibrate(strategies, tasks, threads, screen)
+        with limit_threads(threads) as applied_threads:
+            thread_facts = applied_threads.facts()
+        facts = RunFacts.create(peaks)
+        sidecar_facts: dict[str, object] = {
+            "run_id": facts.run_id,
+            "started_at": utc_now(),
+            "host": facts.host,
+            "tool_version": facts.tool_version,
+            "command": shlex.join(sys.argv),
+            "options": asdict(options),
+            "suites": suites or [],
+            "cases": cases or [],
+            "strategies": [s.name for s in strategies],
+            "baseline_impl": baseline_impl,
+            "tasks": len(tasks),
+            "shard": shard,
+            "threads": thread_facts,
+            **peak_facts,
+            "env": machine,
+            **({"resumed_from": earlier} if earlier is not None else {}),
+        }
+        sidecar = write_sidecar(path, sidecar_facts)
+        journal = Journal(path, mode)
+        rows, interrupted = _execute(tasks, options, writer, facts, screen, journal)
+        sidecar_facts.update(finished_at=utc_now(), rows=len(rows), interrupted=interrupted)
+        write_sidecar(path, sidecar_facts)
+    _show_results(screen, rows, baseline_impl)
+    screen.note(f"results: {path} ({len(rows)} rows); run facts: {sidecar}")
+    if interrupted:
+        pending = " (and the finished rounds of the others)" if options.rounds > 1 else ""
+        screen.note(
+            f"interrupted: the {len(rows)} finished rows{pending} are kept; --resume continues"
+        )
+        raise typer.Exit(130)
+    raise typer.Exit(exit_code(rows))
+
+
+@command("verify")
+def verify(
+    suites: SuiteOpt = None,
+    cases: CaseOpt = None,
+    impls: ImplOpt = None,
+    pass_: PassOpt = None,
+    dtype: DtypeOpt = None,
+    threads: ThreadsOpt = None,
+    seed: SeedOpt = 0,
+    max_memory: MaxMemoryOpt = DEFAULT_MAX_MEMORY,
+) -> None:
+    """Check every strategy against the float64 reference (no timing); exit 1 on any mismatch."""
+    options = RunOptions(passes=parse_passes(pass_), threads=threads, seed=seed, verify_only=True)
+    screen = Screen.for_streams()
+    case_list, strategies = _cases_and_strategies(suites, cases, dtype, impls, None, screen)
+    footprint.refuse_impossible(case_list, options.passes)
+    options = with_memory_limits(options, max_memory, strategies)
+    tasks = loop.plan(case_list, strategies, options)
+    rows, interrupted = _execute(tasks, options, None, RunFacts.create(), screen)
+    screen.show(tables.verification_table(rows, screen.glyphs))
+    if interrupted:
+        raise typer.Exit(130)
+    statuses = [str(r.get("status")) for r in rows]
+    failed = sum(1 for st in statuses if st in FAILED_STATUSES)
+    ok = statuses.count("ok")
+    screen.note(f"{ok} correct, {failed} wrong or failed, {len(rows) - ok - failed} not run")
+    raise typer.Exit(exit_code(rows))
