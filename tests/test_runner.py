@@ -420,3 +420,11 @@ def test_a_failure_while_timing_keeps_what_the_steps_before_learnt() -> None:
     assert row["status"] == "oom" and row["message"] == "MemoryError: out of memory while timing"
     assert row["max_rel_err"] == 0.0 and row["peak_mem_mb"] is not None
     assert row["median_ms"] is None and row["samples_ms"] is None
+
+
+def test_run_ids_never_read_as_numbers() -> None:
+    from deconvbench.run.types import new_run_id
+
+    ids = [new_run_id() for _ in range(2000)]
+    assert all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
+    assert all(any(c in "abcdf" for c in i) for i in ids)

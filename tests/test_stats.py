@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.stats import binom
 
 from deconvbench.harness import notes, stats
-from deconvbench.harness.measure import quality_notes
+from deconvbench.harness.measure import PAGE_BYTES, quality_notes
 from deconvbench.harness.notes import NoteKind
 
 samples_st = st.lists(
@@ -117,7 +117,7 @@ def test_notes_name_each_problem_and_know_their_kind() -> None:
     said = quality_notes(noisy, precision=0.02, min_samples=10, budget_exhausted=True)
     text = " | ".join(n.text for n in said)
     assert "only 8 samples (< 10)" in text
-    assert "unstable: stddev is" in text
+    assert "unstable: the middle half of the samples spans 102% of the median" in text
     assert "misses the ±2.0% target" in text
     assert "time budget exhausted" in text
     assert [n.kind for n in said] == [
@@ -134,7 +134,7 @@ def test_a_message_splits_back_into_the_notes_that_made_it() -> None:
     made = [
         notes.few_samples(3, 5), notes.unstable(0.15), notes.no_ci(3), notes.wide_ci(0.03, 0.02),
         notes.budget_exhausted(), notes.rounds_disagree(1.0, 1.3, 0.3),
-        notes.memory_unknown("no memory probe for device 'tpu'"),
+        notes.memory_unknown("no memory probe for device 'tpu'"), notes.fresh_pages(13.6),
     ]
     assert [n.kind for n in made] == [k for k in NoteKind if k != NoteKind.OTHER]
     assert notes.split(notes.join(made)) == tuple(made)
@@ -142,3 +142,26 @@ def test_a_message_splits_back_into_the_notes_that_made_it() -> None:
     assert notes.split("something else; time budget exhausted") == (
         notes.Note(NoteKind.OTHER, "something else"), notes.budget_exhausted()
     )
+
+
+def test_an_unstable_note_of_an_older_version_is_still_recognised() -> None:
+    (note,) = notes.split("unstable: stddev is 15% of the mean")
+    assert note.kind == NoteKind.UNSTABLE
+
+
+def test_a_few_interrupted_samples_are_not_unstable_but_a_wide_middle_is() -> None:
+    steady = [1.0] * 17 + [3.0, 4.0, 5.0]  # three interruptions: stddev 60% of the mean
+    summary = stats.summarize(steady)
+    assert summary.cv > 0.5 and summary.relative_iqr == 0.0
+    assert quality_notes(summary, precision=0.5, min_samples=5) == []
+    wide = stats.summarize([1.0, 1.2, 1.0, 1.2, 1.0, 1.2, 1.0, 1.2])
+    kinds = [n.kind for n in quality_notes(wide, precision=0.5, min_samples=5)]
+    assert kinds == [NoteKind.UNSTABLE]
+
+
+def test_fresh_pages_are_noted_from_a_tenth_of_a_megabyte_a_call() -> None:
+    summary = stats.summarize([1.0] * 10)
+    pages = 0.1e6 / PAGE_BYTES
+    assert quality_notes(summary, precision=0.5, min_samples=5, faults_per_call=pages * 0.9) == []
+    (note,) = quality_notes(summary, precision=0.5, min_samples=5, faults_per_call=pages * 3)
+    assert note.kind == NoteKind.FRESH_PAGES and note.text.startswith("fresh pages: 0.3 MB a call")

@@ -131,6 +131,22 @@ ShardOpt = Annotated[
 IsolateOpt = Annotated[
     bool, typer.Option("--isolate", help="Each measurement in a worker process.")
 ]
+MemoryStateOpt = Annotated[
+    str,
+    typer.Option(
+        "--memory-state",
+        help="warm: the allocator reuses freed memory, as a long-running program's does; "
+        "cold: every call meets fresh pages, as in a fresh process (docs/measurement.md).",
+    ),
+]
+AllocatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--allocator",
+        help="jemalloc or tcmalloc: run the measurements in worker processes (as --isolate) "
+        "with this allocator preloaded (default: the process's own).",
+    ),
+]
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="With --isolate: kill a worker after this (s).")
 ]

@@ -60,8 +60,8 @@ def report_(
         from ..render import plots
 
         written = [
-            *plots.time_plots(frame, plot),
-            plots.heatmap(matrix, plot),
+            *plots.time_plots(frame, plot, baseline_impl),
+            plots.heatmap(matrix, plot, baseline_impl),
             plots.roofline_plot(frame, _peaks(results), plot),
         ]
         screen.note(f"plots: {', '.join(str(p) for p in written)}")

@@ -16,6 +16,7 @@ from ..cases.case import Case
 from ..cases.gather import cases_for
 from ..errors import InputError
 from ..harness.peak import calibrate_peaks_with_reasons, peaks_as_facts
+from ..harness.process import allocator_library, check_memory_state, set_memory_state
 from ..harness.threads import limit_threads
 from ..render import Screen
 from ..render import table as tables
@@ -31,6 +32,7 @@ from .app import command, exit_code
 from .options import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_ROUNDS,
+    AllocatorOpt,
     BaselineImplOpt,
     BudgetOpt,
     CaseOpt,
@@ -39,6 +41,7 @@ from .options import (
     IsolateOpt,
     L2FlushOpt,
     MaxMemoryOpt,
+    MemoryStateOpt,
     MinSamplesOpt,
     OutputOpt,
     OverwriteOpt,
@@ -140,6 +143,21 @@ def _calibrate(
     }
 
 
+def _memory_facts(options: RunOptions) -> dict[str, object]:
+    """Set the memory state for this process and say what the measurements run in (isolated
+    workers set the same, under ``--allocator``'s library if one is asked for: bad input
+    now when it is not installed)."""
+    facts = set_memory_state(options.memory_state).facts()
+    if options.allocator is not None:
+        facts.update(
+            allocator=options.allocator,
+            preloaded=allocator_library(options.allocator),
+            applied={},
+            note=f"{options.allocator} preloaded in the workers: its own settings apply",
+        )
+    return facts
+
+
 def _show_results(screen: Screen, rows: Sequence[RowLike], baseline: str | None) -> None:
     groups = tables.group_by_case(rows)
     for group in groups:
@@ -170,6 +188,8 @@ def run(
     isolate: IsolateOpt = False,
     timeout: TimeoutOpt = 600.0,
     max_memory: MaxMemoryOpt = DEFAULT_MAX_MEMORY,
+    memory_state: MemoryStateOpt = "warm",
+    allocator: AllocatorOpt = None,
 ) -> None:
     """Verify, then time, every strategy on every case; write the CSV and its sidecar.
 
@@ -185,10 +205,13 @@ def run(
         precision=parse_precision(precision),
         min_samples=min_samples,
         l2_flush=l2_flush,
-        isolate=isolate,
+        isolate=isolate or allocator is not None,  # the allocator loads with a worker
         rounds=rounds,
         timeout_s=timeout,
+        memory_state=check_memory_state(memory_state),
+        allocator=allocator,
     )
+    memory = _memory_facts(options)  # before the peak calibration, which allocates too
     screen = Screen.for_streams()
     part = parse_shard(shard)
     case_list, strategies = _cases_and_strategies(
@@ -230,6 +253,7 @@ def run(
             "tasks": len(tasks),
             "shard": shard,
             "threads": thread_facts,
+            "memory": memory,
             **peak_facts,
             "env": machine,
             **({"resumed_from": earlier} if earlier is not None else {}),

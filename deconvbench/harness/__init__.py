@@ -9,7 +9,9 @@ files or rendering.
 - ``notes``: what a measurement says about itself, as typed notes with one text each;
 - ``memory``: the peak memory of one call;
 - ``peak``: the machine's dense GEMM rate, the denominator of % of peak;
-- ``threads``: torch, BLAS and numba thread pools set together.
+- ``threads``: torch, BLAS and numba thread pools set together;
+- ``process``: the process state a measurement runs in (the allocator's thresholds, OpenBLAS's
+  workers stopped before timing).
 
 ``deconvbench.run`` strings these together for each (case, strategy, pass).
 """

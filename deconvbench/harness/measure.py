@@ -10,12 +10,15 @@
    At least ``min_samples`` are taken unless that would overrun the budget ``OVERRUN`` times.
 
 Each sample is stored as the time of one call (sample time / ``number``), in milliseconds.
+The process's page faults while sampling are counted too (``getrusage``): a call that meets
+fresh pages pays for zeroing them, and how many it met says which memory state it ran in.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -60,6 +63,32 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Faults:
+    """Page faults of the whole process (every thread) while ``calls`` calls ran: minor ones
+    map a fresh page (which the kernel zeroes), major ones wait for a disk read."""
+
+    minor: int
+    major: int
+    calls: int = 0
+
+    def __add__(self, other: Faults) -> Faults:
+        return Faults(
+            self.minor + other.minor, self.major + other.major, self.calls + other.calls
+        )
+
+    @property
+    def per_call(self) -> tuple[float, float] | None:
+        """(minor, major) faults per call; None without calls."""
+        return (self.minor / self.calls, self.major / self.calls) if self.calls else None
+
+
+def process_faults() -> tuple[int, int]:
+    """The process's (minor, major) page faults so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_majflt
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Raw samples of one measurement; statistics are derived on first use."""
 
@@ -70,6 +99,8 @@ class Measurement:
     elapsed_s: float
     clock: str
     settings: Settings
+    faults: Faults | None = None
+    """Page faults while sampling; None when not counted (a device's clock)."""
 
     @cached_property
     def summary(self) -> stats.Summary:
@@ -85,24 +116,43 @@ class Measurement:
 
     @property
     def warnings(self) -> list[Note]:
+        per_call = None if self.faults is None else self.faults.per_call
         return quality_notes(
             self.summary,
             precision=self.settings.precision,
             min_samples=self.settings.min_samples,
             budget_exhausted=self.stop == "budget",
+            faults_per_call=None if per_call is None else per_call[0],
         )
 
 
+FRESH_PAGES_NOTE_MB = 0.1
+"""Fresh pages a call may meet before its row says so: 25 pages of 4 KiB, well above what
+the interpreter itself faults in while sampling."""
+PAGE_BYTES = resource.getpagesize()
+
+
 def quality_notes(
-    summary: stats.Summary, *, precision: float, min_samples: int, budget_exhausted: bool = False
+    summary: stats.Summary,
+    *,
+    precision: float,
+    min_samples: int,
+    budget_exhausted: bool = False,
+    spread: float | None = None,
+    faults_per_call: float | None = None,
 ) -> list[Note]:
-    """Short, actionable notes on a measurement's samples (empty when they look trustworthy)."""
+    """Short, actionable notes on a measurement's samples (empty when they look trustworthy).
+
+    ``spread`` is the samples' relative interquartile range (the summary's own by default;
+    for rounds, their typical one, so drift between rounds is not counted twice: it has a
+    note of its own). ``faults_per_call``: the minor page faults of one timed call.
+    """
     out: list[Note] = []
     if summary.n < min_samples:
         out.append(notes.few_samples(summary.n, min_samples))
-    cv = summary.cv
-    if math.isfinite(cv) and cv >= stats.DISPERSION_WARNING:
-        out.append(notes.unstable(cv))
+    spread = summary.relative_iqr if spread is None else spread
+    if math.isfinite(spread) and spread >= stats.DISPERSION_WARNING:
+        out.append(notes.unstable(spread))
     hw = summary.ci_rel_halfwidth
     if not math.isfinite(hw):
         out.append(notes.no_ci(summary.n))
@@ -110,6 +160,8 @@ def quality_notes(
         out.append(notes.wide_ci(hw, precision))
     if budget_exhausted and (summary.n < min_samples or hw > precision):
         out.append(notes.budget_exhausted())
+    if faults_per_call is not None and faults_per_call * PAGE_BYTES / 1e6 >= FRESH_PAGES_NOTE_MB:
+        out.append(notes.fresh_pages(faults_per_call * PAGE_BYTES / 1e6))
     return out
 
 
@@ -200,8 +252,9 @@ def sample(
     settings: Settings,
     progress: Progress | None = None,
     flush: Callable[[], None] | None = None,
-) -> tuple[list[float], StopReason, float]:
-    """Collect samples (ms per call) with GC paused; returns (samples, stop, seconds).
+) -> tuple[list[float], StopReason, float, Faults]:
+    """Collect samples (ms per call) with GC paused; returns (samples, stop, seconds, the
+    process's page faults meanwhile).
 
     With ``flush``, each sample is one call preceded by a flush outside the timed region.
     """
@@ -212,7 +265,7 @@ def sample(
     gc.collect(1)
     gc.disable()
     try:
-        start = clock.wall()
+        start, before = clock.wall(), process_faults()
         spent = 0.0
         while True:
             if flush is None:
@@ -226,7 +279,8 @@ def sample(
                 progress(len(samples), spent)
             stop = _should_stop(samples, spent, settings)
             if stop is not None:
-                return samples, stop, spent
+                (minor, major), calls = process_faults(), len(samples) * number
+                return samples, stop, spent, Faults(minor - before[0], major - before[1], calls)
     finally:
         if was_enabled:
             gc.enable()
@@ -240,12 +294,14 @@ def measure(
     synchronize: Callable[[], None] = _no_sync,
     progress: Progress | None = None,
     flush: Callable[[], None] | None = None,
+    count_faults: bool = True,
 ) -> Measurement:
     """Warm up, calibrate and sample one prepared call.
 
     With ``flush`` (an L2 flush between samples) every sample is a single call, since a
     flush can only precede the first call of a sample; otherwise the later calls would run
-    with a warm cache.
+    with a warm cache. ``count_faults`` off (a device's call, whose host faults say nothing
+    of its memory) leaves the measurement's faults unknown.
     """
     settings = settings or Settings()
     warm_calls, per_call = warm_up(call, synchronize, clock, settings.warmup_s)
@@ -253,7 +309,9 @@ def measure(
         number, cal_calls = calibrate(call, synchronize, clock, per_call)
     else:
         number, cal_calls = 1, 0
-    samples, stop, spent = sample(call, synchronize, clock, number, settings, progress, flush)
+    samples, stop, spent, faults = sample(
+        call, synchronize, clock, number, settings, progress, flush
+    )
     return Measurement(
         samples_ms=tuple(samples),
         number=number,
@@ -262,6 +320,7 @@ def measure(
         elapsed_s=spent,
         clock=clock.name,
         settings=settings,
+        faults=faults if count_faults else None,
     )
 
 

@@ -26,6 +26,7 @@ class NoteKind(StrEnum):
     BUDGET = "budget"
     ROUNDS_DISAGREE = "rounds-disagree"
     MEMORY_UNKNOWN = "memory-unknown"
+    FRESH_PAGES = "fresh-pages"
     OTHER = "other"
     """A text none of the templates made (a file written by another version, say)."""
 
@@ -48,8 +49,9 @@ def few_samples(samples: int, min_samples: int) -> Note:
     )
 
 
-def unstable(cv: float) -> Note:
-    return Note(NoteKind.UNSTABLE, f"unstable: stddev is {cv:.0%} of the mean")
+def unstable(spread: float) -> Note:
+    text = f"unstable: the middle half of the samples spans {spread:.0%} of the median"
+    return Note(NoteKind.UNSTABLE, text)
 
 
 def no_ci(samples: int) -> Note:
@@ -76,9 +78,16 @@ def memory_unknown(reason: str) -> Note:
     return Note(NoteKind.MEMORY_UNKNOWN, f"peak memory unknown: {reason}")
 
 
+def fresh_pages(mb_per_call: float) -> Note:
+    return Note(
+        NoteKind.FRESH_PAGES,
+        f"fresh pages: {mb_per_call:.3g} MB a call (page faults while timing)",
+    )
+
+
 _PATTERNS: dict[NoteKind, re.Pattern[str]] = {
     NoteKind.FEW_SAMPLES: re.compile(r"only \d+ samples \(< \d+\): raise the time budget"),
-    NoteKind.UNSTABLE: re.compile(r"unstable: stddev is \d+% of the mean"),
+    NoteKind.UNSTABLE: re.compile(r"unstable: [^;]*"),  # older versions: "stddev is 12% of..."
     NoteKind.NO_CI: re.compile(r"no 95% CI of the median from \d+ samples \(needs >= 6\)"),
     NoteKind.WIDE_CI: re.compile(r"95% CI ±[\d.]+% misses the ±[\d.]+% target"),
     NoteKind.BUDGET: re.compile(r"time budget exhausted"),
@@ -86,6 +95,7 @@ _PATTERNS: dict[NoteKind, re.Pattern[str]] = {
         r"rounds disagree: medians [^;]* ms \(\d+% apart; the machine drifted\)"
     ),
     NoteKind.MEMORY_UNKNOWN: re.compile(r"peak memory unknown: [^;]*"),
+    NoteKind.FRESH_PAGES: re.compile(r"fresh pages: \S+ MB a call \(page faults while timing\)"),
 }
 """Each kind's texts, exactly: free text never spans the separator, so :func:`split` can
 tell where one note ends even when a template itself contains ``"; "``."""

@@ -23,8 +23,8 @@ from statistics import NormalDist
 
 CONFIDENCE = 0.95
 DISPERSION_WARNING = 0.10
-"""Dispersion worth a note: a standard deviation of at least this fraction of the mean (as
-pyperf warns), or rounds whose medians lie this far apart."""
+"""Dispersion worth a note: a measurement's middle half of samples spanning this fraction of
+its median, or rounds whose medians lie this far apart."""
 
 
 def mean(samples: Sequence[float]) -> float:
@@ -148,6 +148,13 @@ class Summary:
         if self.ci_low is None or self.ci_high is None:
             return math.inf
         return relative_halfwidth((self.ci_low, self.ci_high), self.median)
+
+    @property
+    def relative_iqr(self) -> float:
+        """The interquartile range over the median: how widely the middle half of the samples
+        spreads (NaN for a zero median). Unlike the standard deviation, a few interrupted
+        samples don't move it."""
+        return (self.q3 - self.q1) / self.median if self.median > 0 else math.nan
 
     @property
     def cv(self) -> float:

@@ -1,10 +1,15 @@
 """Join results files (shards of one run, or partial runs) into one.
 
-Every input is validated by the results reader first (schema version, columns, statuses).
-The files must share one header; rows are kept as written (text, full precision), so merging
-loses nothing. A row identity (suite, case, implementation, pass, dtype) may appear once:
-the same row twice is a *duplicate* (a shard merged twice), two different rows with one
-identity a *conflict* (two runs measured the same thing); both are refused, naming the files.
+Every input is read by the results reader (which validates schema version, columns, statuses
+and values), and every row is written again by the writer's text conventions
+(:func:`~.fields.format_value`). So a file that pandas rewrote (``True``, ``3.0``) joins one
+the tool wrote and the output is in one format, the tool's own, reading back to the same
+values; nothing is lost, as a float's ``repr`` reads back to the same double. The files must
+share one header. A row identity (suite, case, implementation, pass, dtype) may appear once:
+the same row twice is a *duplicate* (a shard merged twice, or once as pandas rewrote it), two
+different rows with one identity a *conflict* (two runs measured the same thing); both are
+refused, naming the files. Rows are compared in that one format, so only a difference in
+value is a conflict.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import pandas as pd
+
 from ..errors import InputError
+from .fields import format_value
 from .reader import read_results
 from .schema import KEY_COLUMNS
 from .sidecar import atomic_write, read_sidecar, sidecar_path, write_sidecar
@@ -28,11 +36,12 @@ class Merged:
     sources: tuple[Path, ...]
 
 
-def _raw(path: Path) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = tuple(next(reader))
-        return header, [tuple(r) for r in reader if r]
+def text_rows(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """A frame from :func:`read_results` as the text rows the writer would write."""
+    columns = [
+        [format_value(None if v is pd.NA else v) for v in frame[c].tolist()] for c in frame
+    ]
+    return list(zip(*columns, strict=True)) if columns else []
 
 
 def merge(paths: Sequence[Path]) -> Merged:
@@ -45,14 +54,14 @@ def merge(paths: Sequence[Path]) -> Merged:
     seen: dict[tuple[str, ...], tuple[tuple[str, ...], Path]] = {}
     rows: list[tuple[str, ...]] = []
     for path in map(Path, paths):
-        read_results(path)  # schema, columns and statuses, with its precise errors
-        this_header, this_rows = _raw(path)
+        frame = read_results(path)  # schema, columns, statuses and values, with precise errors
+        this_header = tuple(str(c) for c in frame.columns)
         if header is None:
             header = this_header
         elif this_header != header:
             raise InputError(f"{path}: its columns differ from {paths[0]}'s: not one schema")
         key_at = [header.index(c) for c in KEY_COLUMNS]
-        for line, row in enumerate(this_rows, start=2):
+        for line, row in zip(frame.index + 2, text_rows(frame), strict=True):
             key = tuple(row[i] for i in key_at)
             if key in seen:
                 earlier, where = seen[key]
@@ -78,8 +87,9 @@ def write(merged: Merged, output: Path, overwrite: bool = False) -> Path:
         raise InputError(f"{output}: exists; use --overwrite to replace it")
     if output.resolve() in {p.resolve() for p in merged.sources}:
         raise InputError(f"{output}: is one of the inputs; write the merge elsewhere")
+
     def write(f: IO[str]) -> None:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")  # the line ends the writer uses
         writer.writerow(merged.header)
         writer.writerows(merged.rows)
 

@@ -1,15 +1,20 @@
-"""The validating reader of a results CSV: every problem an :class:`InputError` naming it."""
+"""The validating reader of a results CSV: every problem an :class:`InputError` naming it.
+
+It reads the tool's own files and what pandas makes of them
+(``pd.read_csv(f).to_csv(g, index=False)``, see :mod:`.fields`): both give the same frame.
+"""
 
 from __future__ import annotations
 
 import io
 import math
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
-from .fields import restore
+from .fields import integral_list, is_missing, parse_bool, parse_int, restore
 from .schema import (
     BOOL_COLUMNS,
     CONTRACT_COLUMNS,
@@ -19,13 +24,20 @@ from .schema import (
     STATUSES,
 )
 
+OPTIONAL_TEXT_COLUMNS = frozenset(
+    {"message", "samples_ms", "stop_reason", "clock", "round_samples"}
+)
+"""Text columns that are empty where there is no value: a NaN spelled out there is empty too."""
+INTEGER_LIST_COLUMNS = frozenset({"round_samples"})
+"""Text columns of ``;``-joined integers, kept in plain digits (pandas may write ``5.0``)."""
+
 
 def _number(text: str, integer: bool) -> int | float | None:
     """One numeric field. Python's own parsers: pandas' fast float parser may round the
     last digit, and the file promises full precision."""
-    if text == "":
+    if is_missing(text):
         return None
-    return int(text) if integer else float(text)
+    return parse_int(text) if integer else float(text)
 
 
 def _numeric_column(values: pd.Series, column: str, path: Path) -> pd.Series:
@@ -46,22 +58,33 @@ def _numeric_column(values: pd.Series, column: str, path: Path) -> pd.Series:
     )
 
 
+def _bool_column(values: pd.Series, column: str, path: Path) -> pd.Series:
+    parsed = values.map(parse_bool)
+    bad = values[parsed.isna()]
+    if len(bad):
+        line = int(bad.index[0]) + 2
+        raise InputError(
+            f"{path}: line {line}: column {column} must be true or false, got {bad.iloc[0]!r}"
+        )
+    return parsed.astype(bool)
+
+
+def _text(text: str, column: str) -> str:
+    if column in OPTIONAL_TEXT_COLUMNS and is_missing(text):
+        return ""
+    text = restore(text)
+    return integral_list(text) if column in INTEGER_LIST_COLUMNS and text else text
+
+
 def _convert(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     for column in frame.columns:
         values = frame[column]
         if column in INT_COLUMNS or column in FLOAT_COLUMNS:
             frame[column] = _numeric_column(values, column, path)
         elif column in BOOL_COLUMNS:
-            bad = values[~values.isin(["true", "false"])]
-            if len(bad):
-                line = int(bad.index[0]) + 2
-                raise InputError(
-                    f"{path}: line {line}: column {column} must be true or false, "
-                    f"got {bad.iloc[0]!r}"
-                )
-            frame[column] = values == "true"
+            frame[column] = _bool_column(values, column, path)
         else:
-            frame[column] = values.map(restore)
+            frame[column] = values.map(partial(_text, column=column))
     return frame
 
 

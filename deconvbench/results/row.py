@@ -40,6 +40,8 @@ class Timing:
     clock: str
     round_samples: tuple[int, ...]
     """Samples per round, in order: how ``samples_ms`` splits into rounds."""
+    faults_per_call: tuple[float, float] | None = None
+    """(minor, major) page faults of the process per timed call; None when not counted."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +107,10 @@ class ResultRow(Mapping[str, object]):
                 stop_reason=t.stop_reason, clock=t.clock, rounds=len(t.round_samples),
                 round_samples=";".join(str(n) for n in t.round_samples),
             )  # fmt: skip
+            if t.faults_per_call is not None:
+                values["minor_faults_per_call"], values["major_faults_per_call"] = (
+                    t.faults_per_call
+                )
         return values
 
     def __getitem__(self, column: str) -> object:

@@ -32,6 +32,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "seed",  # the seed the inputs were drawn from
     "rounds",  # how many times the row was measured, spread over the run (run --rounds)
     "round_samples",  # samples per round, ;-joined: how samples_ms splits into rounds
+    "minor_faults_per_call",  # page faults (fresh pages) of the process per timed call
+    "major_faults_per_call",  # page faults that waited for the disk, per timed call
 )
 """Columns after the contract's (the contract allows extending it at the end)."""
 
@@ -62,7 +64,7 @@ INT_COLUMNS = frozenset(
 FLOAT_COLUMNS = frozenset(
     {"median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms", "q1_ms", "q3_ms", "ci_low_ms",
      "ci_high_ms", "gflops", "peak_fraction", "max_abs_err", "max_rel_err", "peak_mem_mb",
-     "ci_rel_halfwidth"}
+     "ci_rel_halfwidth", "minor_faults_per_call", "major_faults_per_call"}
 )  # fmt: skip
 BOOL_COLUMNS = frozenset({"bias"})
 

@@ -27,9 +27,11 @@ import multiprocessing
 import os
 import resource
 import signal
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from ..harness.process import allocator_library, set_memory_state
 from ..harness.threads import limit_threads
 from .context import RunContext
 from .outcome import Outcome
@@ -54,6 +56,7 @@ def _worker(conn: Connection, options: RunOptions, facts: RunFacts) -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, fatal)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    set_memory_state(options.memory_state)
     with limit_threads(options.threads) as threads:
         ctx = RunContext(options, facts, threads, None)  # caches a case's inputs, reference
         while True:
@@ -64,6 +67,24 @@ def _worker(conn: Connection, options: RunOptions, facts: RunFacts) -> None:
             if task is None:
                 return
             conn.send(run_task(task, ctx, NullSink()))
+
+
+@contextlib.contextmanager
+def _preloaded(allocator: str | None) -> Iterator[None]:
+    """``LD_PRELOAD`` set to the allocator's library while a worker starts (a spawned worker
+    is a new program, started with this process's environment)."""
+    if allocator is None:
+        yield
+        return
+    previous = os.environ.get("LD_PRELOAD")
+    os.environ["LD_PRELOAD"] = allocator_library(allocator)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["LD_PRELOAD"]
+        else:
+            os.environ["LD_PRELOAD"] = previous
 
 
 def _describe_exit(code: int | None) -> str:
@@ -95,7 +116,8 @@ class IsolatedRunner:
         process = spawn.Process(
             target=_worker, args=(theirs, self._options, self._facts), daemon=True
         )
-        process.start()
+        with _preloaded(self._options.allocator):
+            process.start()
         theirs.close()  # only the worker holds its end: EOF here when it dies
         self._process, self._conn = process, ours
         self.starts += 1

@@ -18,6 +18,7 @@ from dataclasses import replace
 from ..backends.strategy import Strategy
 from ..cases.case import Case
 from ..harness.clocks import Clock
+from ..harness.process import set_memory_state
 from ..harness.threads import limit_threads
 from ..results.journal import Journal
 from ..results.row import ResultRow
@@ -83,6 +84,7 @@ def execute(
     count = options.effective_rounds
     rows: list[ResultRow] = []
     final: set[RowKey] = set()
+    set_memory_state(options.memory_state)
     with limit_threads(options.threads) as threads, ExitStack() as stack:
         ctx = RunContext(options, run_facts, threads, clock)
         parts = load_rounds(journal, ctx.settings) if journal is not None and count > 1 else {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from ..harness.measure import Measurement, Settings, StopReason
+from ..harness.measure import Faults, Measurement, Settings, StopReason
 from ..harness.notes import Note, NoteKind
 
 
@@ -43,11 +43,13 @@ def measurement_json(m: Measurement) -> dict[str, object]:
         "warmup_calls": m.warmup_calls,
         "elapsed_s": m.elapsed_s,
         "clock": m.clock,
+        "faults": None if m.faults is None else [m.faults.minor, m.faults.major, m.faults.calls],
     }
 
 
 def measurement_from_json(data: dict[str, object], settings: Settings) -> Measurement:
     stop = str(data["stop"])
+    faults = cast(list[int] | None, data["faults"])
     if stop not in ("precision", "budget", "max-samples"):
         raise ValueError(f"unknown stop reason {stop!r}")
     return Measurement(
@@ -58,6 +60,7 @@ def measurement_from_json(data: dict[str, object], settings: Settings) -> Measur
         elapsed_s=float(cast(float, data["elapsed_s"])),
         clock=str(data["clock"]),
         settings=settings,
+        faults=None if faults is None else Faults(*(int(v) for v in faults)),
     )
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
-from ..harness.measure import Measurement
-from ..harness.notes import Note, NoteKind
+from ..harness.measure import Measurement, quality_notes
+from ..harness.notes import Note
 from ..harness.peak import peak_fraction
 from ..results.row import ResultRow, Timing
 from .context import RunContext
@@ -40,20 +41,29 @@ def timing(task: Task, measurements: Sequence[Measurement], ctx: RunContext) -> 
         stop_reason=stop_reasons(measurements),
         clock=m.clock,
         round_samples=tuple(len(r.samples_ms) for r in measurements),
+        faults_per_call=None if m.faults is None else m.faults.per_call,
     )
 
 
 def timing_notes(measurements: Sequence[Measurement], ctx: RunContext) -> list[Note]:
     """What the pooled samples say about themselves, and whether the rounds disagree.
 
-    Rounds that disagree make the pooled samples dispersed: the disagreement is said once,
-    in place of the "unstable" note it explains.
+    A measurement is unstable when its samples spread widely *within* a round (the typical
+    round's relative interquartile range); drift *between* rounds has its own note, so that
+    one cause is never reported as the other.
     """
+    m = pooled(measurements, ctx.run_settings)
+    per_call = None if m.faults is None else m.faults.per_call
+    said = quality_notes(
+        m.summary,
+        precision=m.settings.precision,
+        min_samples=m.settings.min_samples,
+        budget_exhausted=m.stop == "budget",
+        spread=statistics.median(r.summary.relative_iqr for r in measurements),
+        faults_per_call=None if per_call is None else per_call[0],
+    )
     drift = disagreement(measurements)
-    said = pooled(measurements, ctx.run_settings).warnings
-    if drift is None:
-        return said
-    return [*(n for n in said if n.kind != NoteKind.UNSTABLE), drift]
+    return said if drift is None else [*said, drift]
 
 
 def build_row(task: Task, outcome: Outcome, ctx: RunContext) -> ResultRow:

@@ -15,6 +15,7 @@ from ..harness import notes
 from ..harness.inputs import Inputs
 from ..harness.measure import Measurement, measure
 from ..harness.memory import peak_memory
+from ..harness.process import settle_thread_pools
 from ..harness.verify import Verification, compare_results, prepare
 from . import footprint
 from .context import RunContext
@@ -83,6 +84,7 @@ def measure_task(
     def progress(samples: int, elapsed_s: float) -> None:
         sink.task_progress(task, samples, elapsed_s)
 
+    settle_thread_pools()  # no other strategy's spinning workers share the cores
     settings = ctx.settings
     if task.round > 0 and not ctx.options.isolate:
         # the process is warm (JIT, libraries, lazy set-up): only the new buffers need it;
@@ -95,6 +97,7 @@ def measure_task(
         synchronize=prepared.synchronize,
         progress=progress,
         flush=ctx.flush_for(device),
+        count_faults=device == "cpu",
     )
 
 

@@ -15,6 +15,7 @@ from ..backends.strategy import Strategy
 from ..cases.case import Case
 from ..errors import InputError
 from ..harness.measure import Settings
+from ..harness.process import MemoryState, check_memory_state
 from ..problem import PASSES, Pass
 from ..results.row import ResultRow
 from ..results.schema import RowKey
@@ -41,6 +42,8 @@ class RunOptions:
     max_memory_bytes: int | None = None  # host memory a task may need (None: no limit)
     max_gpu_memory_bytes: int | None = None  # GPU memory a CUDA task may need
     rounds: int = 1  # each task measured this many times, in passes over the run (rounds.py)
+    memory_state: MemoryState = "warm"  # the allocator's thresholds (harness/process.py)
+    allocator: str | None = None  # jemalloc or tcmalloc: preloaded in isolated workers
 
     def __post_init__(self) -> None:
         if self.passes is not None:
@@ -67,6 +70,9 @@ class RunOptions:
                 raise InputError(f"max_memory: must be a positive number of bytes, got {limit}")
         if isinstance(self.rounds, bool) or not 1 <= self.rounds <= MAX_ROUNDS:
             raise InputError(f"rounds: must be between 1 and {MAX_ROUNDS}, got {self.rounds}")
+        check_memory_state(self.memory_state)
+        if self.allocator is not None and not self.isolate:
+            raise InputError("--allocator: needs --isolate (the allocator loads with a worker)")
 
     @property
     def effective_rounds(self) -> int:
@@ -160,4 +166,14 @@ class RunFacts:
     @classmethod
     def create(cls, peaks: Mapping[tuple[str, str], float] | None = None) -> RunFacts:
         """A fresh run: random id, this host's name, this package's version."""
-        return cls(uuid.uuid4().hex[:12], socket.gethostname(), VERSION, dict(peaks or {}))
+        return cls(new_run_id(), socket.gethostname(), VERSION, dict(peaks or {}))
+
+
+def new_run_id() -> str:
+    """12 random hex digits, at least one of them a letter other than ``e``: an id of only
+    digits (with at most an ``e``) would be read back as a number by pandas and spreadsheets,
+    losing leading zeros or becoming ``1.2e+45``."""
+    while True:
+        run_id = uuid.uuid4().hex[:12]
+        if any(c in "abcdf" for c in run_id):
+            return run_id

@@ -1,0 +1,81 @@
+"""The allocator: which malloc this process calls, its version, and its tunables."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from .probe import Facts
+
+ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")  # replacements, known by their file's name
+
+ALLOCATOR_VARIABLES = re.compile(r"GLIBC_TUNABLES|MALLOC_\w+|(JE_|_RJEM_|TC|MI)MALLOC_\w+")
+"""Environment variables that tune malloc: glibc's, jemalloc's, tcmalloc's, mimalloc's."""
+
+def name_of(path: str) -> str | None:
+    """Which allocator a library file is: jemalloc, tcmalloc, mimalloc, glibc, musl."""
+    name = Path(path).name
+    if re.match(r"libc(\.so|-\d)", name):
+        return "glibc"
+    return next((a for a in (*ALLOCATORS, "musl") if a in name), None)
+
+
+def in_maps(maps: str) -> str | None:
+    """The first replacement allocator's file among a /proc/<pid>/maps text's mappings."""
+    paths = (line.split(maxsplit=5)[-1] for line in maps.splitlines() if line.count(" ") >= 5)
+    return next((p for p in paths if name_of(p) in ALLOCATORS), None)
+
+
+def tunables(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in sorted(environ.items()) if ALLOCATOR_VARIABLES.fullmatch(k)}
+
+
+def malloc_library() -> str | None:
+    """The file whose ``malloc`` this process calls (dladdr), else a replacement allocator
+    among the mappings (no dladdr: neither glibc nor macOS), else None."""
+    with contextlib.suppress(Exception):
+        process, info = ctypes.CDLL(None), (ctypes.c_void_p * 4)()  # Dl_info: file name first
+        if process.dladdr(ctypes.cast(process.malloc, ctypes.c_void_p), info) and info[0]:
+            return str(Path(ctypes.string_at(info[0]).decode()).resolve())
+    with contextlib.suppress(OSError):
+        return in_maps(Path("/proc/self/maps").read_text())
+    return None
+
+
+def version_of(name: str | None) -> str | None:
+    """The version the allocator in this process reports about itself (no file reading)."""
+    process = ctypes.CDLL(None)
+    if name == "glibc":  # platform asks os.confstr("CS_GNU_LIBC_VERSION") first
+        return platform.libc_ver()[1] or None
+    if name == "jemalloc" and hasattr(process, "mallctl"):
+        value, size = ctypes.c_char_p(), ctypes.c_size_t(ctypes.sizeof(ctypes.c_char_p))
+        args = (ctypes.byref(value), ctypes.byref(size), None, ctypes.c_size_t(0))  # read only
+        if process.mallctl(b"version", *args) == 0 and value.value:
+            return value.value.decode()
+    if name == "tcmalloc" and hasattr(process, "tc_version"):
+        process.tc_version.restype = ctypes.c_char_p
+        return str(process.tc_version(None, None, None).decode())
+    if name == "mimalloc" and hasattr(process, "mi_version"):
+        return ".".join(str(int(process.mi_version())))  # 217 is 2.1.7
+    return None
+
+
+def allocator() -> Facts:
+    """The malloc this process runs on: name, version, its file, LD_PRELOAD, tunables."""
+    library = malloc_library()
+    name = name_of(library) if library else (platform.libc_ver()[0] or None)
+    version = None
+    with contextlib.suppress(Exception):
+        version = version_of(name)
+    return {
+        "name": name,
+        "version": version,
+        "library": library,
+        "preloaded": os.environ.get("LD_PRELOAD") or None,
+        "tunables": tunables(os.environ),
+    }
