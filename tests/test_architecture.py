@@ -121,7 +121,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for layer in (
         "errors version",
         "problem",
-        "reference backends cases env",
+        "reference backends cases env importers",
         "registry harness",
         "api results",
         "run analysis",

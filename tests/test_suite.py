@@ -19,7 +19,7 @@ from problems import EDGE_CASES, problems
 
 MODELS = {"seed", "dcgan", "pix2pix", "cyclegan", "fcn", "fsrcnn", "enet", "vae", "wavegan"}
 SWEEPS = {f"sweep-{x}" for x in ("kernel", "stride", "channels", "batch", "input")}
-SHIPPED = {"smoke", "unet3d", *MODELS, *SWEEPS}
+SHIPPED = {"smoke", "unet3d", "unet-decoder", "seed-keras", *MODELS, *SWEEPS}
 
 HEAD = 'name = "t"\ndescription = "a test suite"\n'
 CASE = "in_channels = 4\nout_channels = 4\ninput = [8, 8]\nkernel = 4\n"

@@ -18,6 +18,11 @@ class Case:
     name: str
     problem: Problem
     passes: tuple[Pass, ...] = PASSES
+    count: int | None = None
+    """How many of a model's layers (or a log's executions) have this problem; None when the
+    suite doesn't say (the case is not part of a model)."""
+    layers: tuple[str, ...] = ()
+    """Their names in the model."""
 
     @property
     def label(self) -> str:

@@ -26,6 +26,7 @@ from .values import (
     CHECKERS,
     DEFAULTS,
     KEYS,
+    MODEL_KEYS,
     Bad,
     build,
     check_keys,
@@ -55,6 +56,9 @@ class Suite:
 def _defaults(table: object) -> dict[str, object]:
     if not isinstance(table, dict):
         raise Bad(f"must be a table, {got(table)}")
+    for key in MODEL_KEYS:
+        if key in table:
+            raise Bad(f"{key}: cannot be a default (it belongs to one [[case]])")
     check_keys(table, KEYS)
     if "name" in table:
         raise Bad("name: cannot be a default (every case and sweep names itself)")
@@ -62,12 +66,13 @@ def _defaults(table: object) -> dict[str, object]:
 
 
 def _case(table: dict[str, object], defaults: Mapping[str, object]) -> list[Case]:
-    check_keys(table, KEYS)
+    check_keys(table, (*KEYS, *MODEL_KEYS))
     values = {k: CHECKERS[k](k, v) for k, v in table.items()}
     if "name" not in values:
         raise Bad("missing required key 'name'")
+    count, layers = values.pop("count", None), values.pop("layers", ())
     problem, passes = build({**defaults, **values})
-    return [Case("", str(values["name"]), problem, passes)]
+    return [Case("", str(values["name"]), problem, passes, count, layers)]  # type: ignore[arg-type]
 
 
 def _template_fields(template: str) -> list[str]:
@@ -99,6 +104,9 @@ def _template_fields(template: str) -> list[str]:
 
 
 def _sweep(table: dict[str, object], defaults: Mapping[str, object]) -> list[Case]:
+    for key in MODEL_KEYS:
+        if key in table:
+            raise Bad(f"{key}: not in a [[sweep]] (it belongs to one [[case]])")
     check_keys(table, KEYS)
     if "name" not in table:
         raise Bad("missing required key 'name' (a template such as \"k{kernel}-s{stride}\")")

@@ -19,6 +19,9 @@ from ..problem import PASSES, Pass, Problem, format_tuple
 
 PROBLEM_KEYS = tuple(f.name for f in fields(Problem))  # batch, in_channels, ..., dtype
 KEYS = ("name", *PROBLEM_KEYS, "passes")
+MODEL_KEYS = ("count", "layers")
+"""Keys of a ``[[case]]`` only: how many of a model's layers (or a log's executions) have the
+case's problem, and their names (``deconvbench import`` writes them)."""
 REQUIRED = ("in_channels", "out_channels", "input", "kernel")
 DEFAULTS: dict[str, object] = dict(batch=1, stride=1, padding=0, output_padding=0, dilation=1)
 DEFAULTS |= dict(groups=1, bias=False, dtype="float32", passes=PASSES)
@@ -106,10 +109,24 @@ def passes_value(key: str, value: object) -> tuple[Pass, ...]:
     return tuple(p for p in PASSES if p in value)
 
 
+def count_value(key: str, value: object) -> int:
+    number = int_value(key, value)
+    if number < 1:
+        raise Bad(f"{key}: must be at least 1, got {number}")
+    return number
+
+
+def layers_value(key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise Bad(f'{key}: expected a list of layer names such as ["up1", "up2"], {got(value)}')
+    return tuple(value)
+
+
 CHECKERS: dict[str, Callable[[str, object], object]] = {"name": text_value, "dtype": text_value}
 CHECKERS |= dict.fromkeys(("batch", "in_channels", "out_channels", "groups"), int_value)
 CHECKERS |= dict.fromkeys(("kernel", "stride", "padding", "output_padding", "dilation"), _per_dim)
 CHECKERS |= {"input": _input, "bias": _bool, "passes": passes_value}
+CHECKERS |= {"count": count_value, "layers": layers_value}
 
 
 def check_keys(table: Mapping[str, object], allowed: tuple[str, ...]) -> None:

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from ..analysis import report
+from ..analysis.model_totals import model_totals
 from ..errors import InputError
 from ..render import Screen
 from ..render import report as tables
+from ..render.model_table import model_total_table
 from ..results.reader import read_results
 from ..results.sidecar import read_sidecar, sidecar_path
 from .app import command
@@ -53,6 +55,9 @@ def report_(
     screen = Screen.for_streams()
     screen.show(tables.best_table(best, screen.glyphs))
     screen.show(tables.speedup_table(matrix, screen.glyphs))
+    records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+    for totals in model_totals(records, baseline_impl):
+        screen.show(model_total_table(totals, screen.glyphs))
     unstable = report.unstable_rows(frame)
     if not unstable.empty:
         screen.show(tables.unstable_table(unstable, screen.glyphs))

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from .. import env
+from ..analysis.model_totals import model_totals
 from ..backends.strategy import Strategy
 from ..cases.case import Case
 from ..cases.gather import cases_for
@@ -20,6 +21,7 @@ from ..harness.process import allocator_library, check_memory_state, set_memory_
 from ..harness.threads import limit_threads
 from ..render import Screen
 from ..render import table as tables
+from ..render.model_table import model_total_table
 from ..render.plain import PlainProgress
 from ..render.progress import LiveProgress
 from ..results.journal import Journal
@@ -164,6 +166,8 @@ def _show_results(screen: Screen, rows: Sequence[RowLike], baseline: str | None)
         screen.show(tables.case_table(group, baseline, screen.glyphs))
     if len(groups) > 1:
         screen.show(tables.summary_table(rows, baseline, screen.glyphs))
+    for totals in model_totals(rows, baseline):
+        screen.show(model_total_table(totals, screen.glyphs))
 
 
 @command("run")

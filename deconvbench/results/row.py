@@ -71,6 +71,8 @@ class ResultRow(Mapping[str, object]):
     max_rel_err: float | None = None
     peak_mem_mb: float | None = None
     timing: Timing | None = None
+    count: int | None = None
+    """How many of the model's layers have this problem (the case's ``count``)."""
 
     @property
     def message(self) -> str:
@@ -94,7 +96,7 @@ class ResultRow(Mapping[str, object]):
             bias=p.bias, output=format_tuple(p.output), status=self.status,
             message=self.message, flops=p.flops(self.pass_), max_abs_err=self.max_abs_err,
             max_rel_err=self.max_rel_err, peak_mem_mb=self.peak_mem_mb, threads=self.threads,
-            seed=self.seed,
+            seed=self.seed, count=self.count,
         )  # fmt: skip
         values["pass"] = self.pass_
         if t is not None:

@@ -34,6 +34,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "round_samples",  # samples per round, ;-joined: how samples_ms splits into rounds
     "minor_faults_per_call",  # page faults (fresh pages) of the process per timed call
     "major_faults_per_call",  # page faults that waited for the disk, per timed call
+    "count",  # layers of the model (or a log's executions) with this problem (suite `count`)
 )
 """Columns after the contract's (the contract allows extending it at the end)."""
 
@@ -59,7 +60,7 @@ MATCH_COLUMNS: tuple[str, ...] = KEY_COLUMNS + PROBLEM_COLUMNS
 
 INT_COLUMNS = frozenset(
     {"schema_version", "batch", "in_channels", "out_channels", "groups", "samples", "flops",
-     "threads", "inner_loops", "seed", "rounds"}
+     "threads", "inner_loops", "seed", "rounds", "count"}
 )  # fmt: skip
 FLOAT_COLUMNS = frozenset(
     {"median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms", "q1_ms", "q3_ms", "ci_low_ms",

@@ -93,4 +93,5 @@ def build_row(task: Task, outcome: Outcome, ctx: RunContext) -> ResultRow:
         max_rel_err=outcome.max_rel_err,
         peak_mem_mb=outcome.peak_mem_mb,
         timing=timing(task, outcome.measurements, ctx) if measured else None,
+        count=task.case.count,
     )
