@@ -31,6 +31,9 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "torch-cpu": "deconvbench.backends.torch_:cpu_strategies",
     "torch-cuda": "deconvbench.backends.torch_:cuda_strategies",
     "numba": "deconvbench.backends.numba_:strategies",
+    "onnxruntime": "deconvbench.backends.onnxruntime_:strategies",
+    "jax": "deconvbench.backends.jax_:strategies",
+    "openvino": "deconvbench.backends.openvino_:strategies",
 }
 """The built-in entry points, as in pyproject.toml (a test keeps the two equal).
 

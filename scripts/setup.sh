@@ -35,5 +35,5 @@ if ! "$py" -c "import torch" 2>/dev/null; then
         "$py" -m pip install --quiet "$torch_req"
     fi
 fi
-"$py" -m pip install --quiet -e '.[dev,numba,plot,onnx]'
+"$py" -m pip install --quiet -e '.[dev,numba,plot,onnx,onnxruntime,jax,openvino]'
 echo "deconvbench is set up in $venv ($("$py" -c 'import torch; print("torch", torch.__version__)'))"

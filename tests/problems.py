@@ -74,7 +74,8 @@ def sample_problems(
     return out
 
 
-def _p(**kw: object) -> Problem:
+def small_problem(**kw: object) -> Problem:
+    """A small 2-D float32 problem (batch 2, 4->6 channels, 5x5, k3 s2 p1), changed by ``kw``."""
     base: dict[str, object] = dict(
         batch=2,
         in_channels=4,
@@ -88,6 +89,8 @@ def _p(**kw: object) -> Problem:
     base.update(kw)
     return Problem.create(**base)  # type: ignore[arg-type]
 
+
+_p = small_problem
 
 EDGE_CASES: dict[str, Problem] = {
     "1x1-input": _p(input=(1, 1), kernel=4, stride=1, padding=0),
@@ -114,4 +117,3 @@ EDGE_CASES: dict[str, Problem] = {
     "large-kernel": _p(input=(3, 3), kernel=16, stride=8, padding=4, in_channels=3, out_channels=2),
     "float64": _p(dtype="float64", bias=True),
 }
-

@@ -13,8 +13,11 @@ which uses nothing of it but ``gethostname``.
 from __future__ import annotations
 
 import ast
+import importlib.util
+import os
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -152,3 +155,41 @@ def test_the_socket_module_is_used_for_the_host_name_only() -> None:
         and node.value.id == "socket"
     }
     assert used == {"gethostname"}
+
+
+ENGINES = ("onnxruntime", "jax", "openvino")
+
+WATCH_FORKS = """
+import os, sys
+forks = []
+real_fork = os.fork
+def recording_fork():
+    forks.append(1)
+    return real_fork()
+os.fork = recording_fork
+from deconvbench import cli
+try:
+    cli.app(sys.argv[1:], prog_name="deconvbench")
+except SystemExit as done:
+    assert not done.code, done.code
+print("forks", len(forks), "telemetry", sys.modules.get("openvino_telemetry"))
+"""
+
+
+def test_engines_fork_nothing_and_write_nothing_home(tmp_path: Path) -> None:
+    """openvino's import sends telemetry from a forked child and counts uses in ~/intel
+    unless its package is blocked; no engine may fork or write in the home directory."""
+    installed = [e for e in ENGINES if importlib.util.find_spec(e) is not None]
+    if not installed:
+        pytest.skip("no engine extra (onnxruntime, jax, openvino) is installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    impls = [arg for engine in installed for arg in ("--impl", f"{engine}/native")]
+    command = [sys.executable, "-c", WATCH_FORKS, "run", "--case", CASE, *impls]
+    command += ["-o", str(tmp_path / "run.csv"), "--rounds", "1", *FAST]
+    env = {**os.environ, "HOME": str(home), "NO_COLOR": "1"}
+    env.pop("CI", None)  # openvino's telemetry stays quiet under CI=true: test without it
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "forks 0 telemetry None" in done.stdout, done.stdout[-2000:]
+    assert list(home.iterdir()) == []

@@ -135,6 +135,7 @@ def test_a_message_splits_back_into_the_notes_that_made_it() -> None:
         notes.few_samples(3, 5), notes.unstable(0.15), notes.no_ci(3), notes.wide_ci(0.03, 0.02),
         notes.budget_exhausted(), notes.rounds_disagree(1.0, 1.3, 0.3),
         notes.memory_unknown("no memory probe for device 'tpu'"), notes.fresh_pages(13.6),
+        notes.engine({"precision": "f32", "threads": 2, "compile_s": 0.0931}),
     ]
     assert [n.kind for n in made] == [k for k in NoteKind if k != NoteKind.OTHER]
     assert notes.split(notes.join(made)) == tuple(made)
@@ -165,3 +166,9 @@ def test_fresh_pages_are_noted_from_a_tenth_of_a_megabyte_a_call() -> None:
     assert quality_notes(summary, precision=0.5, min_samples=5, faults_per_call=pages * 0.9) == []
     (note,) = quality_notes(summary, precision=0.5, min_samples=5, faults_per_call=pages * 3)
     assert note.kind == NoteKind.FRESH_PAGES and note.text.startswith("fresh pages: 0.3 MB a call")
+
+
+def test_an_engine_note_shows_its_facts_and_never_the_separator() -> None:
+    note = notes.engine({"precision": "f32", "compile_s": 0.093142, "odd": "a;b"})
+    assert note.text == "engine: precision=f32, compile_s=0.0931, odd=a,b"
+    assert notes.split(note.text) == (note,)

@@ -12,7 +12,15 @@ It lives in :mod:`deconvbench.backends.strategy`; each built-in backend is a sub
 from __future__ import annotations
 
 from ..errors import Unavailable, Unsupported
-from .strategy import Array, Capabilities, Prepared, Strategy, StrategyFactory, numpy_fetch
+from .strategy import (
+    Array,
+    Capabilities,
+    Prepared,
+    Strategy,
+    StrategyFactory,
+    numpy_fetch,
+    run_threads,
+)
 
 __all__ = [
     "Array",
@@ -23,4 +31,5 @@ __all__ = [
     "Unavailable",
     "Unsupported",
     "numpy_fetch",
+    "run_threads",
 ]

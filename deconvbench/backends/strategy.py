@@ -16,7 +16,7 @@ ends in those layouts unless its name says otherwise (``native-channels-last``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,11 +58,16 @@ class Prepared:
     may still be in flight: the backend's ``synchronize`` waits for them). ``fetch`` copies
     a result to numpy: ``(y,)`` for forward, ``(grad_input, grad_weight, grad_bias)`` for
     backward, ``grad_bias`` being ``None`` when the problem has no bias.
+
+    ``facts`` is what the engine says about this preparation that a reader of the results
+    needs: the precision it computes in, the threads it uses, how long it compiled. The row
+    shows them in a note (``engine: precision=f32, threads=2, compile_s=0.031``).
     """
 
     call: Callable[[], object]
     fetch: Callable[[object], tuple[Array | None, ...]]
     synchronize: Callable[[], None] = field(default=lambda: None)
+    facts: Mapping[str, object] = field(default_factory=dict)
 
 
 class Strategy(ABC):
@@ -144,10 +149,31 @@ class Strategy(ABC):
 StrategyFactory = Callable[[], Iterable[Strategy]]
 """What an entry point of the group ``deconvbench.backends`` must name."""
 
+_run_threads: list[int] = []
+
+
+def run_threads() -> int | None:
+    """The thread count the run asks for (``--threads``, or every core), while a run is in
+    progress; None outside one.
+
+    Libraries with a thread pool of their own that a strategy sizes when it prepares (ONNX
+    Runtime's sessions, OpenVINO's compiled models, XLA) read it here: the harness sets torch's,
+    the BLAS's and numba's pools itself.
+    """
+    return _run_threads[-1] if _run_threads else None
+
+
+def push_run_threads(count: int) -> None:
+    """The harness's side of :func:`run_threads` (``harness.threads.limit_threads``)."""
+    _run_threads.append(count)
+
+
+def pop_run_threads() -> None:
+    _run_threads.pop()
+
 
 def numpy_fetch(result: object) -> tuple[Array | None, ...]:
     """``fetch`` for strategies whose call returns a tuple of numpy arrays (or None)."""
     if not isinstance(result, tuple):
         result = (result,)
     return tuple(None if r is None else np.asarray(r) for r in result)
-

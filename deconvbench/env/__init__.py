@@ -29,6 +29,7 @@ SECTIONS: dict[str, Callable[[], Facts]] = {
     "torch": libraries.torch,
     "cuda": libraries.cuda,
     "numba": libraries.numba,
+    "engines": libraries.engines,
     "threadpools": libraries.threadpools,
     "allocator": allocator.allocator,
     "variables": system.variables,

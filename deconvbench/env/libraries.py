@@ -155,3 +155,21 @@ def numba() -> Facts:
         "threading_layer": numba.config.THREADING_LAYER,
         "num_threads": numba.config.NUMBA_NUM_THREADS,
     }
+
+
+ENGINES = ("onnx", "onnxruntime", "jax", "jaxlib", "openvino")
+"""Inference and compiler engines some backends run on; their versions, without importing
+them (importing jax starts nothing, but XLA fixes its thread count when it initialises)."""
+
+
+def engines() -> Facts:
+    """The version of every engine package installed here (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: Facts = {}
+    for name in ENGINES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found

@@ -10,7 +10,7 @@ row drops) and never by searching for words in a message elsewhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +27,7 @@ class NoteKind(StrEnum):
     ROUNDS_DISAGREE = "rounds-disagree"
     MEMORY_UNKNOWN = "memory-unknown"
     FRESH_PAGES = "fresh-pages"
+    ENGINE = "engine"
     OTHER = "other"
     """A text none of the templates made (a file written by another version, say)."""
 
@@ -85,6 +86,17 @@ def fresh_pages(mb_per_call: float) -> Note:
     )
 
 
+def engine(facts: Mapping[str, object]) -> Note:
+    """What an engine reported about its preparation (``Prepared.facts``)."""
+    shown = ", ".join(f"{k}={_fact(v)}" for k, v in facts.items())
+    return Note(NoteKind.ENGINE, f"engine: {shown}")
+
+
+def _fact(value: object) -> str:
+    text = f"{value:.3g}" if isinstance(value, float) else str(value)
+    return text.replace(";", ",")  # the separator never appears inside a note
+
+
 _PATTERNS: dict[NoteKind, re.Pattern[str]] = {
     NoteKind.FEW_SAMPLES: re.compile(r"only \d+ samples \(< \d+\): raise the time budget"),
     NoteKind.UNSTABLE: re.compile(r"unstable: [^;]*"),  # older versions: "stddev is 12% of..."
@@ -96,6 +108,7 @@ _PATTERNS: dict[NoteKind, re.Pattern[str]] = {
     ),
     NoteKind.MEMORY_UNKNOWN: re.compile(r"peak memory unknown: [^;]*"),
     NoteKind.FRESH_PAGES: re.compile(r"fresh pages: \S+ MB a call \(page faults while timing\)"),
+    NoteKind.ENGINE: re.compile(r"engine: [^;]*"),
 }
 """Each kind's texts, exactly: free text never spans the separator, so :func:`split` can
 tell where one note ends even when a template itself contains ``"; "``."""

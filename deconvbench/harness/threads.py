@@ -2,7 +2,13 @@
 
 * torch: ``torch.set_num_threads`` (its intra-op pool: oneDNN, ATen kernels);
 * the BLAS under numpy (OpenBLAS, MKL, BLIS) and any OpenMP runtime: ``threadpoolctl``;
-* numba: ``numba.set_num_threads`` (clamped to ``NUMBA_NUM_THREADS``, fixed at its import).
+* numba: ``numba.set_num_threads`` (clamped to ``NUMBA_NUM_THREADS``, fixed at its import);
+* engines that size a pool when a strategy prepares (ONNX Runtime, OpenVINO, XLA): the count
+  is published as ``backends.run_threads()`` for them to read;
+* XLA (jax): its CPU pool is sized once, when JAX initialises, from ``PJRT_NPROC``; set to the
+  count here unless the user set it, so a JAX that initialises inside gets it
+  (``backends.jax_.pool``). A JAX already initialised keeps its pool: the size in use is
+  recorded with a note. jax is never imported here.
 
 ``None`` means every core this process may run on (its CPU affinity), applied explicitly so
 that each library uses the same count rather than its own default (torch defaults to
@@ -19,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+from ..backends.strategy import pop_run_threads, push_run_threads
 from ..errors import InputError
 
 RECORDED_ENV = (
@@ -28,8 +35,12 @@ RECORDED_ENV = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "NUMBA_NUM_THREADS",
+    "PJRT_NPROC",
+    "NPROC",
+    "XLA_FLAGS",
 )
-"""Environment variables that change how the libraries run; recorded, never changed."""
+"""Environment variables that change how the libraries run; recorded (``PJRT_NPROC`` is set
+for XLA when the user hasn't)."""
 
 
 def available_cores() -> int:
@@ -122,8 +133,24 @@ def _blas_threads(n: int, applied: dict[str, int], notes: list[str]) -> Iterator
 
 
 @contextmanager
+def _xla_threads(n: int, applied: dict[str, int], notes: list[str]) -> Iterator[None]:
+    if importlib.util.find_spec("jax") is None:
+        yield
+        return
+    from ..backends.jax_.pool import pool_size
+
+    with pool_size(n) as pool:
+        if pool.threads is not None:
+            applied["xla"] = pool.threads
+        if pool.note is not None:
+            notes.append(pool.note)
+        yield
+
+
+@contextmanager
 def limit_threads(threads: int | None) -> Iterator[ThreadSettings]:
-    """Apply a thread count to torch, the BLAS/OpenMP pools and numba; restore on exit."""
+    """Apply a thread count to torch, the BLAS/OpenMP pools, numba and XLA (when JAX
+    initialises inside); restore on exit."""
     n = _validate(threads)
     applied: dict[str, int] = {}
     notes: list[str] = []
@@ -131,4 +158,7 @@ def limit_threads(threads: int | None) -> Iterator[ThreadSettings]:
         stack.enter_context(_torch_threads(n, applied, notes))
         stack.enter_context(_numba_threads(n, applied, notes))
         stack.enter_context(_blas_threads(n, applied, notes))
+        stack.enter_context(_xla_threads(n, applied, notes))
+        push_run_threads(n)  # for the engines that size their own pools (backends.run_threads)
+        stack.callback(pop_run_threads)
         yield ThreadSettings(n, threads, applied, tuple(notes), recorded_env())

@@ -140,6 +140,8 @@ def run_task(task: Task, ctx: RunContext, sink: ProgressSink) -> Outcome:
             memory_mb = memory.mb
             if memory.mb is None:
                 own = (notes.memory_unknown(memory.reason),)
+            if prepared.facts:
+                own = (*own, notes.engine(prepared.facts))
         measurement = measure_task(task, prepared, ctx, sink)
         measured = Outcome("ok", peak_mem_mb=memory_mb, notes=own, measurements=(measurement,))
         return _with_errors(measured, checked)
