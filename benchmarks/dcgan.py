@@ -14,45 +14,31 @@ on every contender alike. We report median and IQR per contender and the speed r
 
 from __future__ import annotations
 
-import os
-import sys
-
-BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-"""OpenBLAS reads these once, when numpy loads it; they can pin a slower kernel or blocking."""
-
-
-def _restart_without_blas_overrides() -> None:
-    """Re-exec this script with the overrides removed (only this run's environment)."""
-    found = [name for name in BLAS_OVERRIDES if name in os.environ]
-    if not found:
-        return
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
-    print(f"unsetting {', '.join(found)} for this run and restarting", file=sys.stderr, flush=True)
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
-
+from _blas_env import restart_without_blas_overrides
 
 if __name__ == "__main__":  # before numpy (imported below) loads OpenBLAS
-    _restart_without_blas_overrides()
+    restart_without_blas_overrides()
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import gc  # noqa: E402
-import math  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import csv
+import gc
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from threadpoolctl import threadpool_info  # noqa: E402
+import numpy as np
+import torch
+from threadpoolctl import threadpool_info
 
-from deconvbench import registry  # noqa: E402
-from deconvbench.errors import Unavailable, Unsupported  # noqa: E402
-from deconvbench.harness.inputs import Inputs, make_inputs  # noqa: E402
-from deconvbench.harness.threads import limit_threads  # noqa: E402
-from deconvbench.harness.verify import compare_results, prepare  # noqa: E402
-from deconvbench.problem import PASSES, Pass, Problem  # noqa: E402
+from deconvbench import registry
+from deconvbench.errors import Unavailable, Unsupported
+from deconvbench.harness.inputs import Inputs, make_inputs
+from deconvbench.harness.threads import limit_threads
+from deconvbench.harness.verify import compare_results, prepare
+from deconvbench.problem import PASSES, Pass, Problem
 
 BATCH = 16
 LAYERS: dict[str, Problem] = {

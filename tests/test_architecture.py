@@ -124,7 +124,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "reference backends cases env importers",
         "registry harness",
         "api results",
-        "run analysis",
+        "run analysis nn",
         "render",
         "cli",
         "__init__ __main__",

@@ -174,7 +174,7 @@ def _evidence(
     return _Evidence(t.baseline, t.candidate, t.ratio, t.low, t.high, t.p_value, name)
 
 
-def _judge_times(
+def judge_times(
     base: list[float], cand: list[float], threshold: Threshold, alpha: float,
     rounds: tuple[list[int], list[int]] = ([], []),
     typical: tuple[Drift, Drift] = (NO_DRIFT, NO_DRIFT),
@@ -293,7 +293,7 @@ def _compare_pair(
         # time x rate is the work in GEMM-equivalent FLOPs; / the baseline's rate: its time
         c_samples = [s * c_peak / b_peak for s in c_samples]
     rounds = (round_sizes(base, n[0]), round_sizes(cand, n[1]))
-    verdict, reason, timing = _judge_times(b_samples, c_samples, threshold, alpha, rounds, typical)
+    verdict, reason, timing = judge_times(b_samples, c_samples, threshold, alpha, rounds, typical)
     return _row(base, cand, verdict, reason, n, timing)
 
 
@@ -320,7 +320,8 @@ def _round_statistics(row: Mapping[str, object], statistic: Statistic) -> list[f
     return [statistic_of(r, statistic) for r in split_rounds(samples, sizes)]
 
 
-def _typical(rows: Mapping[tuple[str, ...], Mapping[str, object]], statistic: Statistic) -> Drift:
+def typical_of(rows: Mapping[tuple[str, ...], Mapping[str, object]], statistic: Statistic) -> Drift:
+    """A file's typical drift between rounds (``significance.typical_drift``) over its rows."""
     return typical_drift(_round_statistics(r, statistic) for r in rows.values())
 
 
@@ -360,7 +361,8 @@ def compare_frames(
         if data.empty:  # a gate that passes on a run that died before its first row is wrong
             raise InputError(f"{name}: no rows (did its run stop before the first one?)")
     base_rows, cand_rows = index_rows(baseline, names[0]), index_rows(candidate, names[1])
-    typical = (_typical(base_rows, threshold.statistic), _typical(cand_rows, threshold.statistic))
+    stat = threshold.statistic
+    typical = (typical_of(base_rows, stat), typical_of(cand_rows, stat))
     rows: list[RowComparison] = []
     for key, base in base_rows.items():
         if (cand := cand_rows.get(key)) is None:

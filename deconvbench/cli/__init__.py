@@ -4,7 +4,7 @@
 - ``options``: every option's annotation, and the parsing and checks of its value;
 - ``run``: ``run`` and ``verify``;
 - ``info``: ``list``, ``suites`` and ``env``;
-- ``compare``, ``merge``, ``report``, ``importer`` (``import``): one command each.
+- ``compare``, ``merge``, ``report``, ``importer`` (``import``), ``plan``: one command each.
 
 Importing this package registers every command on :data:`app`; the console script and
 ``python -m deconvbench`` call :func:`main` from here.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 # Commands register in import order, which is the order ``--help`` lists them.
 # isort: off
-from . import run, info, compare, merge, report, importer
+from . import run, info, compare, merge, report, importer, plan
 # isort: on
 from .app import app, main
 
-__all__ = ["app", "compare", "importer", "info", "main", "merge", "report", "run"]
+__all__ = ["app", "compare", "importer", "info", "main", "merge", "plan", "report", "run"]

@@ -8,7 +8,7 @@ becomes ``None`` values plus a ``reason`` instead of an exception.
 
 Its modules: ``probe`` (what every probe shares), ``system`` (deconvbench, Python, the OS,
 memory, variables), ``cpu``, ``libraries`` (numpy's BLAS, torch and oneDNN, CUDA, numba,
-thread pools) and ``allocator``.
+thread pools, the engines), ``allocator`` and ``fingerprint`` (the facts a plan holds under).
 """
 
 from __future__ import annotations

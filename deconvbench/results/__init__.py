@@ -7,5 +7,6 @@
 - ``reader``: the validating reader (every problem one line naming it);
 - ``sidecar``: the run's facts as JSON beside the CSV, and atomic writes;
 - ``journal``: the append-only journal of rounds not yet written as rows;
-- ``merge``: shards and partial runs joined into one file.
+- ``merge``: shards and partial runs joined into one file;
+- ``plan_file``: the plan file (``deconvbench plan``'s output, ``deconvbench.nn``'s input).
 """
