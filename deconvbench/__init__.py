@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from .api import conv_transpose, conv_transpose_backward, implementations
-from .errors import DeconvbenchError, InputError, ProblemError, Unavailable, Unsupported
+from .errors import (
+    DeconvbenchError,
+    InputError,
+    InsufficientMemory,
+    ProblemError,
+    Unavailable,
+    Unsupported,
+)
 from .problem import Problem
 from .version import VERSION
 
@@ -12,6 +19,7 @@ __version__ = VERSION
 __all__ = [
     "DeconvbenchError",
     "InputError",
+    "InsufficientMemory",
     "Problem",
     "ProblemError",
     "Unavailable",

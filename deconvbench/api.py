@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import registry
-from .backends.strategy import Array
-from .errors import ProblemError
-from .problem import IntOrTuple, Problem
+from .backends.strategy import Array, Prepared, Strategy
+from .errors import InsufficientMemory, ProblemError
+from .harness.capacity import available_ram, format_bytes, free_gpu_memory
+from .problem import IntOrTuple, Pass, Problem
 from .registry import Implementation
 
 _NUMPY_DTYPES = {
@@ -69,6 +72,43 @@ def _problem_from_arrays(
     )
 
 
+def _available(strategy: Strategy) -> int:
+    """Bytes free where the strategy's workspace lives: host RAM, or the CUDA device's."""
+    return free_gpu_memory() if strategy.device.startswith("cuda") else available_ram()
+
+
+def _short_of_memory(strategy: Strategy, pass_: Pass, need: int, free: int) -> InsufficientMemory:
+    where = "GPU memory" if strategy.device.startswith("cuda") else "memory"
+    return InsufficientMemory(
+        f"{strategy.name} {pass_}: needs about {format_bytes(need)}, "
+        f"only {format_bytes(free)} of {where} available"
+    )
+
+
+def _run(
+    strategy: Strategy, problem: Problem, pass_: Pass, prepare: Callable[[], Prepared]
+) -> tuple[Array | None, ...]:
+    """Prepare, call and fetch, refused up front when the strategy's own estimate
+    (``workspace_bytes``, the strategy's share of run's ``--max-memory`` footprint) exceeds
+    the memory available, and with a ``MemoryError`` that still happens turned into the
+    same one-line :class:`InsufficientMemory` (numpy's chained traceback adds nothing)."""
+    need = int(strategy.workspace_bytes(problem, pass_))
+    free = _available(strategy)
+    if need > free:
+        raise _short_of_memory(strategy, pass_, need, free)
+    try:
+        prepared = prepare()
+        result = prepared.call()
+        prepared.synchronize()
+        return tuple(prepared.fetch(result))
+    except MemoryError:
+        raise _short_of_memory(strategy, pass_, need, _available(strategy)) from None
+    except RuntimeError as e:
+        if "OutOfMemory" not in type(e).__name__:  # torch.cuda.OutOfMemoryError
+            raise
+        raise _short_of_memory(strategy, pass_, need, _available(strategy)) from None
+
+
 def conv_transpose(
     impl: str,
     x: Array,
@@ -91,10 +131,9 @@ def conv_transpose(
             raise ProblemError(f"bias: expected shape {problem.bias_shape}, got {bias.shape}")
     strategy = registry.get(impl)
     strategy.check(problem, "forward")
-    prepared = strategy.prepare_forward(problem, x, weight, bias)
-    result = prepared.call()
-    prepared.synchronize()
-    (y,) = prepared.fetch(result)
+    (y,) = _run(
+        strategy, problem, "forward", lambda: strategy.prepare_forward(problem, x, weight, bias)
+    )
     assert y is not None
     return np.asarray(y, dtype=x.dtype)
 
@@ -125,10 +164,12 @@ def conv_transpose_backward(
     grad_output = grad_output.astype(x.dtype, copy=False)
     strategy = registry.get(impl)
     strategy.check(problem, "backward")
-    prepared = strategy.prepare_backward(problem, grad_output, x, weight)
-    result = prepared.call()
-    prepared.synchronize()
-    gx, gw, gb = prepared.fetch(result)
+    gx, gw, gb = _run(
+        strategy,
+        problem,
+        "backward",
+        lambda: strategy.prepare_backward(problem, grad_output, x, weight),
+    )
     assert gx is not None and gw is not None
     return (
         np.asarray(gx, dtype=x.dtype),

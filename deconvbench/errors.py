@@ -28,3 +28,10 @@ class Unsupported(DeconvbenchError, ValueError):
 
 class Unavailable(DeconvbenchError, RuntimeError):
     """A strategy's backend cannot run here (the message says why and how to fix it)."""
+
+
+class InsufficientMemory(DeconvbenchError, MemoryError):
+    """A call needs more memory than is available; the one-line message gives both.
+
+    A ``MemoryError``, so code that caught numpy's own still catches it.
+    """

@@ -219,6 +219,20 @@ def test_workspace_covers_xla_buffers(native: Native) -> None:
 
 
 @needs_jax
+def test_a_problem_is_compiled_once_per_process_and_pass(native: Native) -> None:
+    from deconvbench.backends.jax_ import native as module
+
+    first = _prepare(native, PROBLEMS["groups"], "backward")
+    executable = module._executables[(PROBLEMS["groups"].spec(), "backward")][0]
+    again = _prepare(native, PROBLEMS["groups"], "backward")
+    assert module._executables[(PROBLEMS["groups"].spec(), "backward")][0] is executable
+    assert first.compilation is not None and again.compilation is not None
+    assert again.compilation.compile_s == first.compilation.compile_s  # the first compile's
+    for a, b in zip(first.fetch(first.call()), again.fetch(again.call()), strict=True):
+        assert (a is None) == (b is None)
+
+
+@needs_jax
 def test_thread_count_in_use_is_recorded(native: Native) -> None:
     prepared = _prepare(native, PROBLEMS["plain"], "forward")  # JAX is initialised now
     used = pool.threads_in_use()

@@ -266,6 +266,24 @@ def test_compiled_calls_never_recompile_past_the_limit() -> None:
                 call.call()
 
 
+@pytest.mark.skipif(CPU_STRATEGIES["compiled"].unavailable_reason() is not None, reason="no C++")
+def test_a_problem_is_compiled_once_per_process_and_pass() -> None:
+    """A later round prepares again without compiling: the same compiled function, and its
+    guards pass on the new tensors (error_on_recompile)."""
+    import torch._dynamo
+
+    strategy = CPU_STRATEGIES["compiled"]
+    p = problem(input=(5,), kernel=3)
+    first = prepared(strategy, p, "forward")
+    functions = dict(compiled._compiled)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        again = prepared(strategy, p, "forward")
+        again.call()
+    assert compiled._compiled == functions
+    assert (strategy.name, p.spec(), "forward") in functions
+    assert again.fetch(again.call())[0].shape == first.fetch(first.call())[0].shape
+
+
 # --- subpixel phase geometry ------------------------------------------------------------
 
 

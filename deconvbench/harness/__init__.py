@@ -8,6 +8,7 @@ files or rendering.
 - ``stats``: pure statistics of samples (median, its distribution-free CI);
 - ``notes``: what a measurement says about itself, as typed notes with one text each;
 - ``memory``: the peak memory of one call;
+- ``capacity``: the memory available (host, GPU), and sizes as text;
 - ``peak``: the machine's dense GEMM rate, the denominator of % of peak;
 - ``threads``: torch, BLAS and numba thread pools set together;
 - ``process``: the process state a measurement runs in (the allocator's thresholds, OpenBLAS's

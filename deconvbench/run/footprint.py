@@ -31,11 +31,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import psutil
-
 from ..backends.strategy import Strategy
 from ..cases.case import Case
 from ..errors import InputError
+from ..harness.capacity import available_ram, format_bytes, free_gpu_memory, total_ram
 from ..problem import Pass, Problem
 
 DEFAULT_SHARE = 0.8
@@ -126,15 +125,6 @@ def estimate(
     )
 
 
-def format_bytes(n: float) -> str:
-    """``3.2 GiB``, ``512 MiB``, ``12 KiB``: binary units, two or three significant digits."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            value = n / size
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-    return f"{int(n)} B"
-
-
 def over_limit(fp: Footprint, host_limit: int | None, gpu_limit: int | None) -> str | None:
     """Why the task does not fit its limits (the skipped row's message), or None if it does."""
     if fp.on_gpu and gpu_limit is not None and fp.gpu > gpu_limit:
@@ -177,23 +167,6 @@ class MemoryLimit:
 
 
 DEFAULT_LIMIT = MemoryLimit("share", DEFAULT_SHARE)
-
-
-def available_ram() -> int:
-    """Host memory available to new allocations now (psutil: without swapping)."""
-    return int(psutil.virtual_memory().available)
-
-
-def total_ram() -> int:
-    return int(psutil.virtual_memory().total)
-
-
-def free_gpu_memory() -> int:
-    """Free memory of the current CUDA device, as the driver reports it."""
-    import torch  # only reached when a CUDA strategy is planned
-
-    free, _total = torch.cuda.mem_get_info()
-    return int(free)
 
 
 def resolve_limits(
