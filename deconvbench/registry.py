@@ -7,6 +7,17 @@ package's own ``pyproject.toml`` exactly as a plugin would declare them (the plu
 A backend whose import or factory fails never breaks the tool: it is listed as one
 unavailable placeholder, ``<entry point>/*``, carrying the error as its reason.
 
+Built-ins always win, and nothing is replaced or dropped silently. The built-in entry points
+load first; a strategy that a plugin returns is refused (listed in its entry point's
+placeholder, with the reason, and not registered) when it
+
+- declares a built-in backend's name (``numpy/direct`` from a plugin never replaces ours);
+- declares a backend other than its entry point's name (a plugin's strategies are
+  ``<entry point>/<algorithm>``, so ``--impl 'mybackend/*'`` finds all of them);
+- shares its name with another strategy of the same entry point (neither is registered:
+  which one was meant is unknowable);
+- has a name that an earlier entry point (another distribution) already registered.
+
 Trust model: only installed distributions' entry points are loaded; nothing is imported
 from suite files, result files or the command line.
 """
@@ -15,10 +26,12 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import traceback
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import entry_points
 
 from .backends.strategy import Prepared, Strategy
 from .errors import Unavailable
@@ -43,12 +56,14 @@ entry point metadata exists.
 
 
 class BrokenBackend(Strategy):
-    """Stands in for a backend whose entry point failed to load."""
+    """Stands in for a backend whose entry point failed to load, or for the strategies of
+    an entry point that were refused; ``details`` keeps the traceback of a failed load."""
 
-    def __init__(self, entry_point: str, reason: str) -> None:
+    def __init__(self, entry_point: str, reason: str, details: str = "") -> None:
         self.backend = entry_point
         self.algorithm = "*"
         self.reason = reason
+        self.details = details
 
     def unavailable_reason(self) -> str | None:
         return self.reason
@@ -84,28 +99,109 @@ def _load_entry_point(name: str, value: str) -> list[Strategy]:
         for s in strategies:
             if not isinstance(s, Strategy):
                 raise TypeError(f"{value} returned {type(s).__name__}, not a Strategy")
+            for attribute in ("backend", "algorithm"):
+                field = getattr(s, attribute, None)
+                if not isinstance(field, str) or not field or "/" in field:
+                    raise TypeError(
+                        f"{value} returned a {type(s).__name__} whose {attribute} is {field!r}"
+                        " (expected a non-empty name without '/')"
+                    )
         return strategies
     except Exception as exc:  # a broken plugin is reported, never fatal
         reason = f"backend {name!r} failed to load ({value}): {type(exc).__name__}: {exc}"
-        return [BrokenBackend(name, reason)]
+        return [BrokenBackend(name, reason, traceback.format_exc())]
 
 
-def _entry_points() -> list[tuple[str, str]]:
-    found: list[EntryPoint] = list(entry_points(group=GROUP))
-    pairs = [(ep.name, ep.value) for ep in found]
-    values = {value for _, value in pairs}
+@dataclass(frozen=True)
+class Source:
+    """One entry point of the group: its name, its ``module:function``, its distribution."""
+
+    name: str
+    value: str
+    distribution: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return BUILTIN_BACKENDS.get(self.name) == self.value
+
+    @property
+    def label(self) -> str:
+        dist = f"plugin {self.distribution!r}" if self.distribution else "a plugin"
+        return f"{dist} (entry point {self.name} = {self.value})"
+
+
+def _entry_points() -> list[Source]:
+    """Every entry point of the group, the built-ins first (declared or not), each once."""
+    sources: list[Source] = []
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist.name if ep.dist is not None else None
+        sources.append(Source(ep.name, ep.value, dist))
     # Running from an uninstalled source tree: register the built-ins the same way.
-    pairs += [(n, v) for n, v in BUILTIN_BACKENDS.items() if v not in values]
-    return pairs
+    sources += [Source(n, v, "deconvbench") for n, v in BUILTIN_BACKENDS.items()]
+    unique: dict[tuple[str, str], Source] = {}
+    for source in sources:
+        unique.setdefault((source.name, source.value), source)
+    return sorted(unique.values(), key=lambda s: not s.builtin)  # stable: built-ins first
+
+
+def _refusal(
+    source: Source, strategy: Strategy, counts: Counter[str], owners: dict[str, Source]
+) -> str | None:
+    """Why a loaded strategy must not be registered (None when it may be)."""
+    name = strategy.name
+    if strategy.backend in BUILTIN_BACKENDS and not source.builtin:
+        return (
+            f"{name} ({type(strategy).__name__}) declares the built-in backend"
+            f" {strategy.backend!r}; built-in strategies are never replaced"
+        )
+    if strategy.backend != source.name:
+        return (
+            f"{name} ({type(strategy).__name__}) declares backend {strategy.backend!r}, but its"
+            f" entry point is named {source.name!r}; a plugin's strategies are named"
+            f" {source.name}/<algorithm>"
+        )
+    if counts[name] > 1:
+        return f"{name} is returned {counts[name]} times; none of them is registered"
+    if name in owners:
+        return f"{name} is already registered by {owners[name].label}"
+    return None
 
 
 @cache
 def strategies() -> tuple[Strategy, ...]:
-    """Every registered strategy, available or not, sorted by name; loaded once."""
+    """Every registered strategy, available or not, sorted by name; loaded once.
+
+    A refused strategy (see the module's docstring) is not registered; its entry point's
+    placeholder, ``<entry point>/*``, lists why.
+    """
     loaded: dict[str, Strategy] = {}
-    for name, value in _entry_points():
-        for strategy in _load_entry_point(name, value):
-            loaded.setdefault(strategy.name, strategy)  # first registration wins
+    owners: dict[str, Source] = {}
+    for source in _entry_points():
+        got = _load_entry_point(source.name, source.value)
+        refused: list[str] = []
+        if len(got) == 1 and isinstance(got[0], BrokenBackend):
+            refused.append(got[0].reason)
+            details = got[0].details
+        else:
+            details = ""
+            counts = Counter(s.name for s in got)
+            for strategy in got:
+                reason = _refusal(source, strategy, counts, owners)
+                if reason is None:
+                    loaded[strategy.name] = strategy
+                    owners[strategy.name] = source
+                else:
+                    refused.append(reason)
+            if refused:
+                refused = [f"{source.label}: refused " + "; ".join(dict.fromkeys(refused))]
+        if not refused:
+            continue
+        placeholder = f"{source.name}/*"
+        earlier = loaded.get(placeholder)
+        if isinstance(earlier, BrokenBackend):  # two distributions' entry points of one name
+            refused.insert(0, earlier.reason)
+            details = earlier.details + details
+        loaded[placeholder] = BrokenBackend(source.name, "; ".join(refused), details)
     return tuple(sorted(loaded.values(), key=lambda s: s.name))
 
 

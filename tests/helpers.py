@@ -11,6 +11,7 @@ from deconvbench import reference
 from deconvbench.backends import Array, Prepared, Strategy, numpy_fetch
 from deconvbench.cases.case import Case
 from deconvbench.harness.clocks import FakeClock
+from deconvbench.harness.inputs import storage_dtype
 from deconvbench.problem import Problem
 from deconvbench.results.reader import read_results
 from deconvbench.results.schema import COLUMNS
@@ -100,7 +101,6 @@ def drifting_pairs(seed: int, rows: int, scale: float = 1.0) -> tuple[list[Row],
     return base, cand
 
 
-
 # --- a fake strategy and a run's facts ---------------------------------------------------------
 
 PROBLEM = Problem.create(
@@ -138,13 +138,20 @@ class Fake(Strategy):
     def prepare_forward(
         self, problem: Problem, x: Array, weight: Array, bias: Array | None
     ) -> Prepared:
-        return self._prepared((reference.forward(problem, x, weight, bias),))  # type: ignore[arg-type]
+        ref = (reference.forward(problem, x, weight, bias),)  # type: ignore[arg-type]
+        return self._prepared(_stored(problem, ref))
 
     def prepare_backward(
         self, problem: Problem, grad_output: Array, x: Array, weight: Array
     ) -> Prepared:
         ref = reference.backward(problem, grad_output, x, weight, problem.bias)  # type: ignore[arg-type]
-        return self._prepared(ref)
+        return self._prepared(_stored(problem, ref))
+
+
+def _stored(problem: Problem, results: tuple[Array | None, ...]) -> tuple[Array | None, ...]:
+    """Results in the problem's storage dtype, as the result contract asks."""
+    dtype = storage_dtype(problem.dtype)
+    return tuple(None if r is None else r.astype(dtype) for r in results)
 
 
 FACTS = RunFacts(

@@ -135,7 +135,7 @@ def test_ok_row_has_exact_timing_rates_and_every_column() -> None:
     assert fwd["gflops"] == pytest.approx(PROBLEM.flops("forward") / 2e-3 / 1e9)
     assert fwd["peak_fraction"] == pytest.approx(fwd["gflops"] / PEAK)  # type: ignore[operator]
     assert bwd["flops"] == PROBLEM.flops("backward")
-    assert fwd["max_rel_err"] == 0.0
+    assert 0.0 <= fwd["max_rel_err"] < 1e-6  # float32 results: the reference rounded once
     assert fwd["peak_mem_mb"] is not None
     assert fwd["threads"] == 1
     assert fwd["input"] == "4x4" and fwd["output"] == "7x7" and fwd["kernel"] == "3x3"
@@ -193,8 +193,9 @@ def test_a_strategy_writing_into_its_inputs_does_not_corrupt_the_next() -> None:
         clock,
         options=RunOptions(passes=("forward",), threads=1, warmup_s=0.0),
     )
-    # the scribbler computed from zeros (its own fault); the next one saw the true inputs
-    assert [r["status"] for r in rows] == ["mismatch", "ok"]
+    # the scribbler is an error that says so; the next one saw the true inputs
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert "fake/scribbler wrote into its inputs (x, weight changed" in str(rows[0]["message"])
 
 
 def test_plan_order_passes_and_skip() -> None:
@@ -297,7 +298,7 @@ def test_verify_only_checks_without_timing() -> None:
     strategy = Fake(clock)
     options = RunOptions(verify_only=True, threads=1)
     fwd, _ = run([strategy], clock, options=options)
-    assert fwd["status"] == "ok" and fwd["max_rel_err"] == 0.0
+    assert fwd["status"] == "ok" and 0.0 <= fwd["max_rel_err"] < 1e-6
     assert fwd["median_ms"] is None and fwd["peak_mem_mb"] is None
     assert strategy.calls == 2
 
@@ -418,7 +419,7 @@ def test_a_failure_while_timing_keeps_what_the_steps_before_learnt() -> None:
     options = RunOptions(passes=("forward",), threads=1, warmup_s=0.0)
     (row,) = run([FailsLater(clock)], clock, options=options)
     assert row["status"] == "oom" and row["message"] == "MemoryError: out of memory while timing"
-    assert row["max_rel_err"] == 0.0 and row["peak_mem_mb"] is not None
+    assert 0.0 <= row["max_rel_err"] < 1e-6 and row["peak_mem_mb"] is not None
     assert row["median_ms"] is None and row["samples_ms"] is None
 
 

@@ -59,6 +59,7 @@ def test_both_devices_register_the_same_strategies() -> None:
         "zero-insert",
         "gemm-col2im",
         "subpixel",
+        "subpixel-fused",
         "compiled",
     }
     assert set(CUDA_STRATEGIES) == set(CPU_STRATEGIES) | {"native-cudnn-benchmark"}

@@ -259,10 +259,13 @@ class Comparison:
     """Of every row with a ratio; None when no row has one."""
     slices: dict[str, dict[str, Geomean]]
     """axis (:data:`SLICE_AXES`) → value → geomean ratio over that value's rows."""
+    gating: frozenset[str] = GATING
+    """The verdicts that fail the gate: :data:`GATING`, and ``missing`` with
+    ``compare --fail-on-missing``."""
 
     @property
     def gate_failed(self) -> bool:
-        return any(self.counts[v] for v in GATING)
+        return any(self.counts[v] for v in self.gating)
 
 
 def _row(base: Mapping[str, object], cand: Mapping[str, object], verdict: Verdict, reason: str,
@@ -345,13 +348,14 @@ def _slices(rows: Sequence[RowComparison]) -> dict[str, dict[str, Geomean]]:
 def compare_frames(
     baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: Threshold, alpha: float = 0.05,
     normalize: Normalize = "none", baseline_peak: Peaks = None, candidate_peak: Peaks = None,
-    names: tuple[str, str] = ("baseline", "candidate"),
+    names: tuple[str, str] = ("baseline", "candidate"), fail_on_missing: bool = False,
 ) -> Comparison:  # fmt: skip
     """Match the rows of two results frames (``read_results``) and judge each pair.
 
     Rows come in the baseline's order, then the candidate's new ones. A peak is one GEMM rate
     (GFLOP/s) for a whole file, or a sidecar's ``peaks`` (:func:`peaks_from_sidecar`).
-    ``names`` label the files in messages.
+    ``names`` label the files in messages. ``fail_on_missing``: a baseline row that the
+    candidate lacks fails the gate too.
     """
     check_alpha(alpha)
     check_normalize(normalize)
@@ -375,7 +379,10 @@ def compare_frames(
     counts: dict[str, int] = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     ratios = [r.ratio for r in rows if r.ratio is not None]
     overall = (geomean(ratios), len(ratios)) if ratios else None
-    return Comparison(tuple(rows), threshold, alpha, normalize, counts, overall, _slices(rows))
+    gating = GATING | {"missing"} if fail_on_missing else GATING
+    return Comparison(
+        tuple(rows), threshold, alpha, normalize, counts, overall, _slices(rows), gating
+    )
 
 
 def worst_first(rows: Iterable[RowComparison]) -> list[RowComparison]:

@@ -11,6 +11,13 @@ in ``problem.dtype``; for dtypes numpy lacks (bfloat16) they arrive as float32 a
 strategy casts them. Layouts are the framework's standard ones: NC(D)(H)W input and
 output, ``(Cin, Cout/groups, *kernel)`` weight. A strategy's ``call`` starts from and
 ends in those layouts unless its name says otherwise (``native-channels-last``).
+
+A strategy never writes into the arrays it is handed (the harness compares them with saved
+copies after the reference check and after the timing: a write is an ``error`` row). Its
+``fetch`` returns a tuple with one entry per result tensor, each an array of the problem's
+storage dtype (``problem.dtype``; float32 for bfloat16); any other dtype is a ``mismatch``.
+Registered names are ``<entry point name>/<algorithm>``, and never a built-in's
+(``deconvbench.registry``).
 """
 
 from __future__ import annotations

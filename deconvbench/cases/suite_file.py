@@ -229,14 +229,17 @@ def shipped_suites() -> list[Suite]:
 
 
 def load_suite(name_or_path: str) -> Suite:
-    """A shipped suite by name, or a suite file by path (anything with a / or ending .toml)."""
+    """A suite file by path (anything with a / or ending .toml), else a shipped suite by name,
+    else ``NAME`` or ``NAME.toml`` in the working directory: shipped names win, so a local
+    file of a shipped suite's name is reached by its path (``./dcgan.toml``)."""
     if name_or_path.endswith(".toml") or "/" in name_or_path or os.sep in name_or_path:
         return _load_file(Path(name_or_path))
     names = suite_names()
     if name_or_path in names:
         return _load_file(SUITES_DIR / f"{name_or_path}.toml")
-    if name_or_path and Path(name_or_path).is_file():  # a suite file in the working directory
-        return _load_file(Path(name_or_path))
+    for local in (Path(name_or_path), Path(f"{name_or_path}.toml")) if name_or_path else ():
+        if local.is_file():  # a suite file in the working directory
+            return _load_file(local)
     raise InputError(
         f"unknown suite {name_or_path!r}{suggest(name_or_path, names)}; shipped suites: "
         f"{', '.join(names)} (or give the path of a .toml file)"

@@ -19,11 +19,14 @@ import typer
 
 from ..errors import InputError, Unavailable
 from ..results.schema import FAILED_STATUSES, RowLike
+from ..version import VERSION
+from .conventions import BROKEN_PIPE, PlainCommand, PlainGroup, quiet_stdout, stray_flag_value
 
 app = typer.Typer(
+    cls=PlainGroup,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Benchmark and verify transposed-convolution (deconvolution) strategies.",
 )
 
@@ -31,6 +34,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deconvbench {VERSION}")
+        raise typer.Exit(0)
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+]
 
 
 class _State:
@@ -53,6 +68,9 @@ def guard(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # the reader of stdout left (`| head`): end quietly
+            quiet_stdout()
+            raise typer.Exit(BROKEN_PIPE) from None
         except KeyboardInterrupt:
             sys.stderr.write("deconvbench: interrupted\n")
             raise typer.Exit(130) from None
@@ -92,14 +110,14 @@ def command(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
             parameters=[*signature.parameters.values(), flag]
         )
         with_debug.__annotations__ = {**function.__annotations__, "debug": DebugOpt}
-        app.command(name)(with_debug)
+        app.command(name, cls=PlainCommand)(with_debug)
         return function
 
     return register
 
 
 @app.callback()
-def _root(debug: DebugOpt = False) -> None:
+def _root(debug: DebugOpt = False, version: VersionOpt = False) -> None:
     """Benchmark and verify transposed-convolution strategies, forward and backward."""
     _State.debug = debug
 
@@ -117,10 +135,17 @@ def main() -> None:
     a value that is not a number) also come out as one line and exit 2, like ours.
     """
     if not sys.argv[1:]:
-        app()  # no arguments: typer shows the help
+        _help_only()  # no arguments: typer shows the help
         return
+    stray = stray_flag_value(typer.main.get_command(app), sys.argv[1:])
+    if stray is not None:
+        sys.stderr.write(f"deconvbench: error: {stray}\n")
+        sys.exit(2)
     try:
         result = app(standalone_mode=False)
+    except BrokenPipeError:  # help or a usage message into a closed pipe
+        quiet_stdout()
+        sys.exit(BROKEN_PIPE)
     except Exception as e:
         # typer's usage errors follow click's interface (format_message, exit_code, ctx);
         # their classes live in a private module, so they are recognised by that interface.
@@ -132,3 +157,11 @@ def main() -> None:
         sys.stderr.write(f"deconvbench: error: {format_message()} (see `{command} --help`)\n")
         sys.exit(e.exit_code)  # type: ignore[attr-defined]
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _help_only() -> None:
+    try:
+        app()
+    except BrokenPipeError:
+        quiet_stdout()
+        sys.exit(BROKEN_PIPE)

@@ -23,6 +23,7 @@ def import_(
     source: Annotated[
         str,
         typer.Argument(
+            metavar="SOURCE",
             help="module:attr (a torch nn.Module class or factory), a .onnx or .keras file, "
             "or a oneDNN verbose log / benchdnn batch file.",
             show_default=False,
@@ -30,20 +31,30 @@ def import_(
     ],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the suite here (default: print it)."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the suite here (default: print it)."
+        ),
     ] = None,
     inputs: Annotated[
         list[str] | None,
-        typer.Option("--input", help="An input's shape for a torch module: 16x100x1x1 "
-                     "(repeat for several inputs)."),
+        typer.Option(
+            "--input",
+            metavar="SHAPE",
+            help="An input's shape for a torch module: 16x100x1x1 (repeat for several inputs).",
+        ),
     ] = None,
     batch: Annotated[
         int | None,
-        typer.Option("--batch", min=1, help="The batch of a model whose batch is dynamic "
-                     "(default 1, said in the suite)."),
+        typer.Option(
+            "--batch",
+            min=1,
+            metavar="N",
+            help="The batch of a model whose batch is dynamic (default 1, said in the suite).",
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="The suite's name (default: the model's).")
+        str | None,
+        typer.Option("--name", metavar="NAME", help="The suite's name (default: the model's)."),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output.")

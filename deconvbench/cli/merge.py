@@ -10,12 +10,16 @@ import typer
 from ..render import Screen
 from ..results import merge as merging
 from .app import command
+from .options import plural
 
 
 @command("merge")
 def merge_(
-    files: Annotated[list[Path], typer.Argument(help="Results CSVs to join.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The merged CSV.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="Results CSVs to join.", show_default=False),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The merged CSV.")],
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output.")
     ] = False,
@@ -26,4 +30,6 @@ def merge_(
     """
     merged = merging.merge(files)
     path = merging.write(merged, output, overwrite)
-    Screen.for_streams().note(f"merged {len(files)} files, {len(merged.rows)} rows → {path}")
+    Screen.for_streams().note(
+        f"merged {plural(len(files), 'file')}, {len(merged.rows)} rows → {path}"
+    )

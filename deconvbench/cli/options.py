@@ -8,6 +8,7 @@ line naming the option, which the CLI turns into exit code 2.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -32,15 +33,23 @@ Note = Callable[[str], None]
 
 SuiteOpt = Annotated[
     list[str] | None,
-    typer.Option("--suite", "-s", help="Suite name or path to a .toml (repeatable)."),
+    typer.Option(
+        "--suite",
+        "-s",
+        metavar="NAME|FILE",
+        help="A shipped suite's name, or a suite file (.toml); a bare name that is not "
+        "shipped is tried as NAME or NAME.toml in the working directory (repeatable).",
+    ),
 ]
 CaseOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--case",
         "-c",
-        help="One problem as key=value pairs, e.g. "
-        "'batch=16,in_channels=512,out_channels=256,input=4x4,kernel=4,stride=2,padding=1'.",
+        metavar="SPEC",
+        help="One problem as key=value pairs, keys as in suite files, e.g. "
+        "'in_channels=64, out_channels=32, input=16x16, kernel=4, stride=2, padding=1' "
+        "(repeatable).",
     ),
 ]
 ImplOpt = Annotated[
@@ -48,26 +57,39 @@ ImplOpt = Annotated[
     typer.Option(
         "--impl",
         "-i",
+        metavar="GLOB",
         help="Strategy glob, e.g. 'numpy/*' or '*/subpixel' "
         "(repeatable; default: every strategy available here).",
     ),
 ]
 PassOpt = Annotated[
     str | None,
-    typer.Option("--pass", help="forward, backward or all (default: each case's own passes)."),
+    typer.Option(
+        "--pass", metavar="PASS", help="forward, backward or all (default: each case's own passes)."
+    ),
 ]
-DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Override every case's dtype.")]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype", metavar="DTYPE", help="Override every case's dtype: float32, float64, ..."
+    ),
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
-        "--threads", "-t", min=1, help="Threads for torch, BLAS and numba (default: all cores)."
+        "--threads",
+        "-t",
+        min=1,
+        metavar="N",
+        help="Threads for torch, BLAS and numba (default: all cores).",
     ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated inputs.")]
+SeedOpt = Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the generated inputs.")]
 MaxMemoryOpt = Annotated[
     str,
     typer.Option(
         "--max-memory",
+        metavar="SIZE",
         help="Skip a measurement whose estimated memory exceeds this: 8GB, 512MiB, 75% "
         "(of the RAM, or for CUDA of the GPU memory, available at the start), or none.",
     ),
@@ -75,7 +97,7 @@ MaxMemoryOpt = Annotated[
 DEFAULT_MAX_MEMORY = f"{footprint.DEFAULT_SHARE:.0%}"
 DEFAULT_ROUNDS = 3
 """Rounds of ``run``: enough for compare to see the drift between rounds (run/rounds.py)."""
-FormatOpt = Annotated[str, typer.Option("--format", help="table or json")]
+FormatOpt = Annotated[str, typer.Option("--format", metavar="FORMAT", help="table or json.")]
 
 
 # --- run's own -------------------------------------------------------------------------------
@@ -85,8 +107,9 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Results CSV (default: "
-        "results/deconvbench-<timestamp>.csv); run facts go to <output>.json.",
+        metavar="FILE",
+        help="Results CSV (default: deconvbench-<timestamp>.csv in results/); run facts "
+        "go to <output>.json.",
     ),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
@@ -94,19 +117,27 @@ ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue an existing output, skipping its rows.")
 ]
 BudgetOpt = Annotated[
-    float, typer.Option("--budget", help="At most this many seconds sampling a measurement.")
+    float,
+    typer.Option(
+        "--budget", metavar="SECONDS", help="At most this many seconds sampling a measurement."
+    ),
 ]
 PrecisionOpt = Annotated[
     str,
     typer.Option(
-        "--precision", help="Target half-width of the median's 95% CI, relative: 2% or 0.02."
+        "--precision",
+        metavar="FRACTION",
+        help="Target half-width of the median's 95% CI, relative: 2% or 0.02.",
     ),
 ]
-MinSamplesOpt = Annotated[int, typer.Option("--min-samples", min=1, help="Fewest samples.")]
+MinSamplesOpt = Annotated[
+    int, typer.Option("--min-samples", min=1, metavar="N", help="Fewest samples.")
+]
 RoundsOpt = Annotated[
     int,
     typer.Option(
         "--rounds",
+        metavar="N",
         min=1,
         max=MAX_ROUNDS,
         help="Measure every row this many times, each in its own pass over the run, so "
@@ -117,6 +148,7 @@ BaselineImplOpt = Annotated[
     str | None,
     typer.Option(
         "--baseline-impl",
+        metavar="STRATEGY",
         help="Speedups against this strategy, added to the run "
         "(default: the native strategy on each device).",
     ),
@@ -126,7 +158,7 @@ L2FlushOpt = Annotated[
 ]
 ShardOpt = Annotated[
     str | None,
-    typer.Option("--shard", help="Run part I of N (whole cases, round-robin): 2/8."),
+    typer.Option("--shard", metavar="I/N", help="Run part I of N (whole cases, round-robin): 2/8."),
 ]
 IsolateOpt = Annotated[
     bool, typer.Option("--isolate", help="Each measurement in a worker process.")
@@ -135,6 +167,7 @@ MemoryStateOpt = Annotated[
     str,
     typer.Option(
         "--memory-state",
+        metavar="STATE",
         help="warm: the allocator reuses freed memory, as a long-running program's does; "
         "cold: every call meets fresh pages, as in a fresh process (docs/measurement.md).",
     ),
@@ -143,16 +176,54 @@ AllocatorOpt = Annotated[
     str | None,
     typer.Option(
         "--allocator",
+        metavar="NAME",
         help="jemalloc or tcmalloc: run the measurements in worker processes (as --isolate) "
         "with this allocator preloaded (default: the process's own).",
     ),
 ]
+VerifyOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Also write the rows to this results CSV (timing columns empty) and its "
+        "sidecar <output>.json (default: no file).",
+    ),
+]
 TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", help="With --isolate: kill a worker after this (s).")
+    float,
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="With --isolate: kill a worker after this (s)."
+    ),
 ]
 
 
 # --- what the values mean ---------------------------------------------------------------------
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 case``, ``2 cases``; ``nouns`` for an irregular plural (``strategies``)."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def note_oversubscription(threads: int | None, note: Note, cores: int | None = None) -> None:
+    """One line when ``--threads`` asks for more threads than there are cores (kept: a user
+    may mean it, but timings then include the threads' contention)."""
+    cores = available_cores() if cores is None else cores
+    if threads is not None and threads > cores:
+        note(
+            f"--threads {threads} oversubscribes the {plural(cores, 'available core')}: "
+            "threads will compete, and timings include that"
+        )
 
 
 def fraction(text: str) -> tuple[float, bool]:
@@ -287,6 +358,14 @@ def _has_wildcard(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
+def _reasons(strategies: Sequence[Strategy]) -> str:
+    """Why each strategy cannot run, each reason once with the strategies it holds for."""
+    by_reason: dict[str, list[str]] = {}
+    for s in strategies:
+        by_reason.setdefault(str(s.unavailable_reason()), []).append(s.name)
+    return "; ".join(f"{', '.join(names)}: {why}" for why, names in by_reason.items())
+
+
 def select_strategies(
     globs: Sequence[str], baseline: str | None, note: Note | None = None
 ) -> list[Strategy]:
@@ -309,8 +388,9 @@ def select_strategies(
                 )
             usable = [s for s in matched if s.unavailable_reason() is None]
             if not usable:
-                why = "; ".join(f"{s.name}: {s.unavailable_reason()}" for s in matched)
-                raise Unavailable(f"--impl {pattern!r}: nothing it matches can run here ({why})")
+                raise Unavailable(
+                    f"--impl {pattern!r}: nothing it matches can run here ({_reasons(matched)})"
+                )
             if note is not None and len(usable) < len(matched) and _has_wildcard(pattern):
                 skipped = ", ".join(s.name for s in matched if s not in usable)
                 note(f"--impl {pattern!r}: skipping unavailable {skipped}")

@@ -54,22 +54,25 @@ def plan_(
     files: Annotated[
         list[Path],
         typer.Argument(
+            metavar="FILE...",
             help="Results CSVs (with their sidecars) of one machine; or `show PLAN.json`.",
             show_default=False,
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The plan file to write.")] = Path(
-        "plan.json"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="The plan file to write.")
+    ] = Path("plan.json"),
     threshold: Annotated[
         str,
         typer.Option(
             "--threshold",
+            metavar="[STAT:]AMOUNT",
             help="Smallest speed-up over native that counts: 5%, 0.05, or median:5%, min:3%.",
         ),
     ] = "5%",
     alpha: Annotated[
-        float, typer.Option("--alpha", help="Significance level of compare's test.")
+        float,
+        typer.Option("--alpha", metavar="LEVEL", help="Significance level of compare's test."),
     ] = 0.05,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing plan file.")
@@ -79,6 +82,7 @@ def plan_(
         typer.Option(
             "--impl",
             "-i",
+            metavar="GLOB",
             help="Only strategies matching this glob may replace native, e.g. 'torch-*' "
             "(repeatable; default: every measured strategy).",
         ),
@@ -86,7 +90,10 @@ def plan_(
     exclude: Annotated[
         list[str] | None,
         typer.Option(
-            "--exclude", "-x", help="Strategies matching this glob are never chosen (repeatable)."
+            "--exclude",
+            "-x",
+            metavar="GLOB",
+            help="Strategies matching this glob are never chosen (repeatable).",
         ),
     ] = None,
 ) -> None:

@@ -35,13 +35,19 @@ def _plot_folder(plot: Path) -> None:
 
 @command("report")
 def report_(
-    results: Annotated[Path, typer.Argument(help="A results CSV.", show_default=False)],
+    results: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A results CSV.", show_default=False)
+    ],
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write PNG plots into this folder.")
+        Path | None, typer.Option("--plot", metavar="DIR", help="Write PNG plots into this folder.")
     ] = None,
     baseline_impl: Annotated[
         str | None,
-        typer.Option("--baseline-impl", help="Speedups over this (default: native per device)."),
+        typer.Option(
+            "--baseline-impl",
+            metavar="STRATEGY",
+            help="Speedups over this (default: native per device).",
+        ),
     ] = None,
 ) -> None:
     """Best strategy per case, a speedup matrix, % of peak, unstable rows; --plot for PNGs."""

@@ -56,11 +56,14 @@ from .options import (
     SuiteOpt,
     ThreadsOpt,
     TimeoutOpt,
+    VerifyOutputOpt,
     default_output,
+    note_oversubscription,
     parse_dtype,
     parse_passes,
     parse_precision,
     parse_shard,
+    plural,
     select_strategies,
     with_memory_limits,
 )
@@ -217,6 +220,7 @@ def run(
     )
     memory = _memory_facts(options)  # before the peak calibration, which allocates too
     screen = Screen.for_streams()
+    note_oversubscription(threads, screen.note)
     part = parse_shard(shard)
     case_list, strategies = _cases_and_strategies(
         suites, cases, dtype, impls, baseline_impl, screen
@@ -235,7 +239,8 @@ def run(
             return
         n_cases = len({(c.suite, c.name) for c in case_list})
         screen.note(
-            f"{len(tasks)} measurements: {n_cases} cases × {len(strategies)} strategies → {path}"
+            f"{plural(len(tasks), 'measurement')}: {plural(n_cases, 'case')} × "
+            f"{plural(len(strategies), 'strategy', 'strategies')} → {path}"
         )
         machine = env.collect()
         screen.note(env.summary(machine), "dim")
@@ -244,17 +249,7 @@ def run(
             thread_facts = applied_threads.facts()
         facts = RunFacts.create(peaks)
         sidecar_facts: dict[str, object] = {
-            "run_id": facts.run_id,
-            "started_at": utc_now(),
-            "host": facts.host,
-            "tool_version": facts.tool_version,
-            "command": shlex.join(sys.argv),
-            "options": asdict(options),
-            "suites": suites or [],
-            "cases": cases or [],
-            "strategies": [s.name for s in strategies],
-            "baseline_impl": baseline_impl,
-            "tasks": len(tasks),
+            **_started(facts, options, suites, cases, strategies, baseline_impl, len(tasks)),
             "shard": shard,
             "threads": thread_facts,
             "memory": memory,
@@ -278,6 +273,31 @@ def run(
     raise typer.Exit(exit_code(rows))
 
 
+def _started(
+    facts: RunFacts,
+    options: RunOptions,
+    suites: list[str] | None,
+    cases: list[str] | None,
+    strategies: list[Strategy],
+    baseline_impl: str | None,
+    tasks: int,
+) -> dict[str, object]:
+    """The sidecar's facts known when a run or verification starts."""
+    return {
+        "run_id": facts.run_id,
+        "started_at": utc_now(),
+        "host": facts.host,
+        "tool_version": facts.tool_version,
+        "command": shlex.join(sys.argv),
+        "options": asdict(options),
+        "suites": suites or [],
+        "cases": cases or [],
+        "strategies": [s.name for s in strategies],
+        "baseline_impl": baseline_impl,
+        "tasks": tasks,
+    }
+
+
 @command("verify")
 def verify(
     suites: SuiteOpt = None,
@@ -288,15 +308,33 @@ def verify(
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
     max_memory: MaxMemoryOpt = DEFAULT_MAX_MEMORY,
+    output: VerifyOutputOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Check every strategy against the float64 reference (no timing); exit 1 on any mismatch."""
+    """Check every strategy against the float64 reference (no timing); exit 1 on any mismatch.
+
+    With -o, the rows go to a results CSV (timing columns empty) and its sidecar.
+    """
     options = RunOptions(passes=parse_passes(pass_), threads=threads, seed=seed, verify_only=True)
     screen = Screen.for_streams()
+    note_oversubscription(threads, screen.note)
     case_list, strategies = _cases_and_strategies(suites, cases, dtype, impls, None, screen)
     footprint.refuse_impossible(case_list, options.passes)
     options = with_memory_limits(options, max_memory, strategies)
     tasks = loop.plan(case_list, strategies, options)
-    rows, interrupted = _execute(tasks, options, None, RunFacts.create(), screen)
+    facts = RunFacts.create()
+    if output is None:
+        rows, interrupted = _execute(tasks, options, None, facts, screen)
+    else:
+        with _open_writer(output, "overwrite" if overwrite else "new") as writer:
+            sidecar_facts: dict[str, object] = {
+                **_started(facts, options, suites, cases, strategies, None, len(tasks)),
+                "env": env.collect(),
+            }
+            write_sidecar(output, sidecar_facts)
+            rows, interrupted = _execute(tasks, options, writer, facts, screen)
+            sidecar_facts.update(finished_at=utc_now(), rows=len(rows), interrupted=interrupted)
+            write_sidecar(output, sidecar_facts)
     screen.show(tables.verification_table(rows, screen.glyphs))
     if interrupted:
         raise typer.Exit(130)
@@ -304,4 +342,6 @@ def verify(
     failed = sum(1 for st in statuses if st in FAILED_STATUSES)
     ok = statuses.count("ok")
     screen.note(f"{ok} correct, {failed} wrong or failed, {len(rows) - ok - failed} not run")
+    if output is not None:
+        screen.note(f"results: {output} ({plural(len(rows), 'row')})")
     raise typer.Exit(exit_code(rows))

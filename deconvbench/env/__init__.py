@@ -8,7 +8,8 @@ becomes ``None`` values plus a ``reason`` instead of an exception.
 
 Its modules: ``probe`` (what every probe shares), ``system`` (deconvbench, Python, the OS,
 memory, variables), ``cpu``, ``libraries`` (numpy's BLAS, torch and oneDNN, CUDA, numba,
-thread pools, the engines), ``allocator`` and ``fingerprint`` (the facts a plan holds under).
+thread pools, the engines), ``plugins`` (the installed backend plugins' distributions),
+``allocator`` and ``fingerprint`` (the facts a plan holds under).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import allocator, cpu, libraries, system
+from . import allocator, cpu, libraries, plugins, system
 from .probe import Facts, guarded
 
 SECTIONS: dict[str, Callable[[], Facts]] = {
@@ -30,6 +31,7 @@ SECTIONS: dict[str, Callable[[], Facts]] = {
     "cuda": libraries.cuda,
     "numba": libraries.numba,
     "engines": libraries.engines,
+    "plugins": plugins.plugins,
     "threadpools": libraries.threadpools,
     "allocator": allocator.allocator,
     "variables": system.variables,

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from ..backends.strategy import Strategy
-from ..backends.torch_ import native, subpixel
+from ..backends.torch_ import native, subpixel, subpixel_fused
 from ..backends.torch_._common import cuda_numerics
 from ..backends.torch_._strategy import AutogradStrategy, TorchStrategy
 from ..backends.torch_.compiled import Compiled, own_code
@@ -141,6 +141,7 @@ class TorchNative(_TorchRunner):
 
 EXPLICIT_BACKWARD: dict[type[AutogradStrategy], Callable[..., Grads]] = {
     subpixel.Subpixel: subpixel.backward,
+    subpixel_fused.SubpixelFused: subpixel_fused.backward,
 }
 """Torch strategies whose measured backward is written out rather than autograd's."""
 

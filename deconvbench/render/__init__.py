@@ -14,7 +14,7 @@ harness, the statistics or the analysis own.
 
 from __future__ import annotations
 
+from .glyphs import PLAIN, RICH, Glyphs
 from .screen import Screen
-from .table import PLAIN, RICH, Glyphs
 
 __all__ = ["PLAIN", "RICH", "Glyphs", "Screen"]

@@ -21,11 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from ..analysis.compare import (
-    GATING,
     SLICE_AXES,
     VERDICTS,
     Comparison,
@@ -37,7 +35,9 @@ from ..errors import InputError
 from ..results.fields import format_value
 from ..results.schema import SCHEMA_VERSION
 from . import _format as f
-from .table import RICH, Glyphs
+from .fit import Column as FitColumn
+from .fit import FitTable, Justify
+from .glyphs import RICH, Glyphs
 
 FORMATS = ("table", "markdown", "csv", "json")
 NOTED = frozenset({"failed", "noisy", "new"})
@@ -85,7 +85,8 @@ def _ms(value: float | None) -> str:
 
 def headline(comparison: Comparison) -> str:
     """One line: what the gate decided and why."""
-    bad = [f"{comparison.counts[v]} {v}" for v in VERDICTS if v in GATING and comparison.counts[v]]
+    gating = comparison.gating
+    bad = [f"{comparison.counts[v]} {v}" for v in VERDICTS if v in gating and comparison.counts[v]]
     return ", ".join(bad) + " (gate fails)" if bad else "no regressions (gate passes)"
 
 
@@ -161,17 +162,30 @@ def _columns(comparison: Comparison, times: str = "×", dash: str = "–") -> li
 RIGHT = frozenset(
     {"baseline ms", "candidate ms", "ratio", "p", "rows", "geomean", "speedup", "median ms"}
 )
+ELSEWHERE = "widen the terminal, or use --format csv"
+"""Where compare's columns left out at a narrow width can be read."""
+FIT_COLUMNS = {c.header: c for c in (
+    FitColumn("case", wrap=True), FitColumn("implementation", "strategy", wrap=True),
+    FitColumn("value", wrap=True), FitColumn("median ms", "ms", "right"),
+    FitColumn("baseline ms", "base ms", "right", drop=13),
+    FitColumn("candidate ms", "cand ms", "right", drop=12), FitColumn("p", justify="right", drop=1),
+)}  # fmt: skip
+"""How the table's columns give way when the width is short (the others: never)."""
+
+
+def _fit_column(header: str) -> FitColumn:
+    if header.endswith("CI"):
+        return FitColumn(header, "CI", "right", drop=2)
+    justify: Justify = "right" if header in RIGHT else "left"
+    return FIT_COLUMNS.get(header, FitColumn(header, justify=justify))
 
 
 # --- table (rich) ------------------------------------------------------------------------------
 
 
-def _rich_table(title: str, headers: Sequence[str], glyphs: Glyphs) -> Table:
-    table = Table(title=title, title_justify="left", box=glyphs.box, pad_edge=False)
-    for h in headers:
-        right = h in RIGHT or h.endswith("CI")
-        table.add_column(h, justify="right" if right else "left", no_wrap=True)
-    return table
+def _rich_table(title: str, headers: Sequence[str], glyphs: Glyphs) -> FitTable:
+    columns = [_fit_column(h) for h in headers]
+    return FitTable(columns, glyphs, title=title, elsewhere=ELSEWHERE)
 
 
 def comparison_table(comparison: Comparison, glyphs: Glyphs = RICH) -> RenderableType:
@@ -347,16 +361,8 @@ def _empty_header() -> list[str]:
 
 def speedup_csv(table: SpeedupTable, glyphs: Glyphs = RICH) -> str:
     records = [s.record() for s in table.rows]
-    header = [
-        "suite",
-        "case",
-        "pass",
-        "dtype",
-        "implementation",
-        "median_ms",
-        "baseline_ms",
-        "speedup",
-    ]
+    header = ["suite", "case", "pass", "dtype", "implementation", "median_ms", "baseline_ms",
+              "speedup"]  # fmt: skip
     return _csv(records, header)
 
 

@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..registry import Implementation
-from .table import RICH, Glyphs
+from .fit import Column, FitTable
+from .glyphs import RICH, Glyphs
 
 
 class SuiteLike(Protocol):
@@ -36,14 +37,18 @@ def _capabilities(caps: Mapping[str, object]) -> str:
     return " ".join(parts)
 
 
-def implementations_table(impls: Iterable[Implementation], glyphs: Glyphs = RICH) -> Table:
-    """Every strategy, grouped by backend; unavailable ones dimmed with the reason."""
-    table = Table(box=glyphs.box, pad_edge=False)
-    table.add_column("strategy", no_wrap=True)
-    table.add_column("device", no_wrap=True)
-    table.add_column("available", no_wrap=True)
-    table.add_column("takes", no_wrap=True)
-    table.add_column("description / why not", overflow="fold")
+IMPLEMENTATION_COLUMNS = (
+    Column("strategy", wrap=True),
+    Column("device"),
+    Column("available", "ok"),
+    Column("takes", wrap=True),
+)
+
+
+def implementations_table(impls: Iterable[Implementation], glyphs: Glyphs = RICH) -> FitTable:
+    """Every strategy, grouped by backend; unavailable ones dimmed with the reason; the
+    description in a column of its own where it fits, else on the lines under its row."""
+    table = FitTable(IMPLEMENTATION_COLUMNS, glyphs, note_header="description / why not")
     previous = None
     for impl in sorted(impls, key=lambda i: (i.backend, i.algorithm)):
         if previous is not None and impl.backend != previous:
@@ -56,18 +61,18 @@ def implementations_table(impls: Iterable[Implementation], glyphs: Glyphs = RICH
             Text("yes", style="green") if impl.available else Text("no", style="dim red"),
             # A backend that failed to load has no real capabilities to show.
             Text("" if impl.algorithm == "*" else _capabilities(impl.capabilities), style=style),
-            Text(impl.description if impl.available else impl.reason, style=style),
+            note=Text(impl.description if impl.available else impl.reason, style=style),
         )
     return table
 
 
-def suites_table(suites: Iterable[SuiteLike], glyphs: Glyphs = RICH) -> Table:
-    table = Table(box=glyphs.box, pad_edge=False)
-    table.add_column("suite", no_wrap=True, style="bold")
-    table.add_column("cases", justify="right", no_wrap=True)
-    table.add_column("description", overflow="fold")
+SUITE_COLUMNS = (Column("suite", wrap=True), Column("cases", justify="right"))
+
+
+def suites_table(suites: Iterable[SuiteLike], glyphs: Glyphs = RICH) -> FitTable:
+    table = FitTable(SUITE_COLUMNS, glyphs, note_header="description")
     for suite in suites:
-        table.add_row(suite.name, str(len(suite.cases)), suite.description)
+        table.add_row(Text(suite.name, style="bold"), str(len(suite.cases)), note=suite.description)
     return table
 
 

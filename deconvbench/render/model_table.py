@@ -8,7 +8,7 @@ from rich.text import Text
 
 from ..analysis.model_totals import MIX, ModelTotals, Total
 from . import _format as f
-from .table import RICH, Glyphs
+from .glyphs import RICH, Glyphs
 
 MAX_CHOICES = 12
 """Cases up to which the table says which strategy the mix runs each with."""

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..results.plan_file import Plan, PlanEntry
 from . import _format as f
-from .table import RICH, Glyphs
+from .glyphs import RICH, Glyphs
 
 
 def _interval(entry: PlanEntry) -> str:
@@ -39,7 +39,7 @@ def plan_table(plan: Plan, glyphs: Glyphs = RICH) -> RenderableType:
         f"{rule.get('statistic', '?')}, alpha {rule.get('alpha', '?')}{_contenders(rule)})"
     )
     table = Table(title=title, title_justify="left", box=glyphs.box, pad_edge=False)
-    table.add_column("problem", overflow=glyphs.cut)
+    table.add_column("problem", overflow="fold")
     table.add_column("device", no_wrap=True)
     table.add_column("pass", no_wrap=True)
     table.add_column("run", no_wrap=True)
@@ -47,7 +47,7 @@ def plan_table(plan: Plan, glyphs: Glyphs = RICH) -> RenderableType:
     table.add_column("its ms", justify="right", no_wrap=True)
     table.add_column("speedup", justify="right", no_wrap=True)
     table.add_column("95% CI", justify="right", no_wrap=True)
-    table.add_column("why", overflow=glyphs.cut)
+    table.add_column("why", overflow="fold")
     for entry in plan.entries:
         chosen = entry.replaces_native
         table.add_row(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Literal, TextIO
 
 from rich.console import Console, RenderableType
 
+from .glyphs import PLAIN, RICH, Glyphs
 from .plain import use_plain
-from .table import PLAIN, RICH, Glyphs
 
 PIPE_WIDTH = 160
 """Width for tables written to a pipe or file, which has none (rich would assume 80)."""
@@ -34,8 +34,10 @@ class Screen:
         stderr = stderr or sys.stderr
         plain = use_plain(stdout, stderr)
         width = PIPE_WIDTH if plain and "COLUMNS" not in os.environ else None
-        out = Console(file=stdout, no_color=plain, highlight=False, width=width)
-        err = Console(file=stderr, no_color=plain, highlight=False, width=width)
+        # no_color alone still lets bold, italic and dim through: plain means no codes at all
+        system: Literal["auto"] | None = None if plain else "auto"
+        out = Console(file=stdout, color_system=system, highlight=False, width=width)
+        err = Console(file=stderr, color_system=system, highlight=False, width=width)
         return cls(out, err, PLAIN if plain else RICH, plain)
 
     def show(self, renderable: RenderableType) -> None:

@@ -10,42 +10,18 @@ marked fastest, whatever its timing columns hold.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from rich import box
-from rich.console import OverflowMethod
-from rich.table import Table
 from rich.text import Text
 
 from ..analysis.speedups import RowSpeedup, row_speedups
 from ..results.schema import RowLike
 from . import _format as f
+from .fit import Column, FitTable
+from .glyphs import PLAIN, RICH, Glyphs
+
+__all__ = ["PLAIN", "RICH", "Glyphs", "case_table", "summary_table", "verification_table"]
 
 PASS_ORDER = {"forward": 0, "backward": 1}
-
-
-@dataclass(frozen=True)
-class Glyphs:
-    """The few non-ASCII marks, swapped for ASCII in plain output."""
-
-    fastest: str
-    times: str
-    warn: str
-    plus_minus: str
-    box: box.Box
-    cut: OverflowMethod
-
-
-SIMPLE_HEAD_ASCII = box.Box(
-    "    \n    \n -- \n    \n    \n    \n    \n    \n",
-    ascii=True,
-)
-"""rich's SIMPLE_HEAD drawn with '-': a rule under the header, a blank line between sections."""
-
-RICH = Glyphs(fastest="★", times="×", warn="⚠", plus_minus="±", box=box.SIMPLE_HEAD, cut="ellipsis")
-PLAIN = Glyphs(
-    fastest="*", times="x", warn="!", plus_minus="+/-", box=SIMPLE_HEAD_ASCII, cut="crop"
-)
 
 
 def _group_key(row: RowLike) -> tuple[str, str, str]:
@@ -87,8 +63,8 @@ def fastest(case_rows: Sequence[RowLike]) -> dict[str, RowLike]:
     return best
 
 
-NOTE_WIDTH = 48
-"""Instability warnings are cut to this many characters (the CSV's ``message`` has them all)."""
+ELSEWHERE = "widen the terminal, or read the results CSV"
+"""Where a run's columns left out at a narrow width can be read."""
 
 
 def _status_label(row: RowLike) -> Text:
@@ -99,18 +75,13 @@ def _status_label(row: RowLike) -> Text:
     return Text(st, style="dim")
 
 
-def _note(row: RowLike, glyphs: Glyphs) -> Text:
+def _note(row: RowLike, glyphs: Glyphs) -> Text | None:
+    """The row's message, whole: an ok row's warnings flagged, a failure's reason in red."""
     message = f.text(row, "message")
     if not message:
-        return Text("")
+        return None
     if f.is_ok(row):
-        # An ok row's message holds the harness's instability warnings: a flag to notice,
-        # cut short so the table stays one line per row (the CSV has them all).
-        note = f"{glyphs.warn} {message}"
-        if len(note) > NOTE_WIDTH:
-            note = note[: NOTE_WIDTH - 3] + "..."
-        return Text(note, style="yellow", no_wrap=True, overflow=glyphs.cut)
-    # Why a row failed or did not run is the point of the row: shown whole.
+        return Text(f"{glyphs.warn} {message}", style="yellow")
     return Text(message, style="red" if f.is_failed(row) else "dim")
 
 
@@ -126,30 +97,57 @@ def _caption(speedups: Sequence[RowSpeedup], glyphs: Glyphs) -> str:
     return f"{glyphs.fastest} fastest per pass; {against}; CI: 95% interval of the median"
 
 
-def case_table(case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyphs = RICH) -> Table:
+def _case_columns(glyphs: Glyphs) -> list[Column]:
+    """The case table's columns; ``drop``: memory first, then the error, then the rates."""
+    return [
+        Column(""),
+        Column("implementation", "strategy", wrap=True),
+        Column("pass"),
+        Column("median ms", "ms", "right"),
+        Column(f"{glyphs.plus_minus}CI", justify="right"),
+        Column("GFLOP/s", "GF/s", "right", drop=11),
+        Column("% peak", "peak", "right", drop=10),
+        Column("speedup", justify="right"),
+        Column("rel err", "err", "right", drop=2),
+        Column("mem MB", "MB", "right", drop=1),
+    ]
+
+
+def _case_cells(row: RowLike, marked: bool, speedup: float | None, glyphs: Glyphs) -> list[Text]:
+    ok = f.is_ok(row)
+    name_style = "bold green" if marked else ("" if ok else "dim")
+    half = f.ci_half_width(row) if ok else None
+    warned = half is not None and bool(f.text(row, "message"))
+    checked = f.status(row) in (f.OK, "mismatch")
+    # Verified-only rows are ok without timings: every timing cell stays empty.
+    return [
+        Text(glyphs.fastest if marked else "", style="bold green"),
+        Text(f.text(row, "implementation"), style=name_style),
+        Text(f.text(row, "pass")),
+        Text(f.ms(f.number(row, "median_ms"))) if ok else _status_label(row),
+        Text(f.percent(half), style="yellow" if warned else ""),
+        Text(f.gflops(f.number(row, "gflops")) if ok else ""),
+        Text(f.percent(f.number(row, "peak_fraction")) if ok else ""),
+        Text(f.speedup(speedup, glyphs.times)),
+        Text(f.error(f.number(row, "max_rel_err")) if checked else ""),
+        Text(f.megabytes(f.number(row, "peak_mem_mb")) if ok else ""),
+    ]
+
+
+def case_table(
+    case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyphs = RICH
+) -> FitTable:
     """One case: every strategy and pass, fastest marked, speedup against the baseline."""
     first = case_rows[0]
     speedups = row_speedups(case_rows, baseline)
     speedup_of = {id(r): s.speedup for r, s in zip(case_rows, speedups, strict=True)}
-    table = Table(
+    table = FitTable(
+        _case_columns(glyphs),
+        glyphs,
         title=f"{f.case_label(first)}  {f.problem_label(first)}",
-        title_justify="left",
         caption=_caption(speedups, glyphs),
-        caption_justify="left",
-        box=glyphs.box,
-        pad_edge=False,
+        elsewhere=ELSEWHERE,
     )
-    table.add_column("", no_wrap=True)
-    table.add_column("implementation", no_wrap=True)
-    table.add_column("pass", no_wrap=True)
-    table.add_column("median ms", justify="right", no_wrap=True)
-    table.add_column(f"{glyphs.plus_minus}CI", justify="right", no_wrap=True)
-    table.add_column("GFLOP/s", justify="right", no_wrap=True)
-    table.add_column("% peak", justify="right", no_wrap=True)
-    table.add_column("speedup", justify="right", no_wrap=True)
-    table.add_column("rel err", justify="right", no_wrap=True)
-    table.add_column("mem MB", justify="right", no_wrap=True)
-    table.add_column("note", overflow="fold")
     best = {id(r) for r in fastest(case_rows).values()}
     previous_pass = None
     for row in sorted(case_rows, key=_order):
@@ -157,52 +155,34 @@ def case_table(case_rows: Sequence[RowLike], baseline: str | None, glyphs: Glyph
         if previous_pass is not None and pass_ != previous_pass:
             table.add_section()
         previous_pass = pass_
-        ok = f.is_ok(row)
-        marked = id(row) in best
-        name_style = "bold green" if marked else ("" if ok else "dim")
-        half = f.ci_half_width(row) if ok else None
-        # Verified-only rows are ok without timings: every timing cell stays empty.
-        table.add_row(
-            Text(glyphs.fastest if marked else "", style="bold green"),
-            Text(f.text(row, "implementation"), style=name_style),
-            pass_,
-            f.ms(f.number(row, "median_ms")) if ok else _status_label(row),
-            Text(
-                f.percent(half),
-                style="yellow" if half is not None and f.text(row, "message") else "",
-            ),
-            f.gflops(f.number(row, "gflops")) if ok else "",
-            f.percent(f.number(row, "peak_fraction")) if ok else "",
-            f.speedup(speedup_of[id(row)], glyphs.times),
-            f.error(f.number(row, "max_rel_err")) if f.status(row) in (f.OK, "mismatch") else "",
-            f.megabytes(f.number(row, "peak_mem_mb")) if ok else "",
-            _note(row, glyphs),
-        )
+        cells = _case_cells(row, id(row) in best, speedup_of[id(row)], glyphs)
+        table.add_row(*cells, note=_note(row, glyphs))
     return table
 
 
 def case_tables(
     rows: Iterable[RowLike], baseline: str | None = None, glyphs: Glyphs = RICH
-) -> list[Table]:
+) -> list[FitTable]:
     return [case_table(group, baseline, glyphs) for group in group_by_case(rows)]
+
+
+SUMMARY_COLUMNS = (
+    Column("case", wrap=True),
+    Column("pass"),
+    Column("fastest", wrap=True),
+    Column("median ms", "ms", "right"),
+    Column("GFLOP/s", "GF/s", "right", drop=11),
+    Column("% peak", "peak", "right", drop=10),
+    Column("speedup", justify="right"),
+    Column("baseline", wrap=True, drop=12),
+)
 
 
 def summary_table(
     rows: Iterable[RowLike], baseline: str | None = None, glyphs: Glyphs = RICH
-) -> Table:
+) -> FitTable:
     """The winner of every case and pass, and how it compares with the baseline."""
-    table = Table(title="fastest per case", title_justify="left", box=glyphs.box, pad_edge=False)
-    for name, justify in (
-        ("case", "left"),
-        ("pass", "left"),
-        ("fastest", "left"),
-        ("median ms", "right"),
-        ("GFLOP/s", "right"),
-        ("% peak", "right"),
-        ("speedup", "right"),
-        ("baseline", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table = FitTable(SUMMARY_COLUMNS, glyphs, title="fastest per case", elsewhere=ELSEWHERE)
     for group in group_by_case(rows):
         winners = fastest(group)
         speedups = {id(r): s for r, s in zip(group, row_speedups(group, baseline), strict=True)}
@@ -221,23 +201,27 @@ def summary_table(
     return table
 
 
-def verification_table(rows: Iterable[RowLike], glyphs: Glyphs = RICH) -> Table:
-    """``deconvbench verify``: the largest errors against the float64 reference."""
-    table = Table(title="verification", title_justify="left", box=glyphs.box, pad_edge=False)
-    table.add_column("case", no_wrap=True)
-    table.add_column("implementation", no_wrap=True)
-    table.add_column("pass", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("max abs err", justify="right", no_wrap=True)
-    table.add_column("max rel err", justify="right", no_wrap=True)
-    table.add_column("note", overflow="fold")
-    for index, group in enumerate(group_by_case(rows)):
-        if index:
-            table.add_section()
+VERIFICATION_COLUMNS = (
+    Column("case", wrap=True),
+    Column("implementation", "strategy", wrap=True),
+    Column("pass"),
+    Column("status"),
+    Column("max abs err", "abs err", "right", drop=1),
+    Column("max rel err", "rel err", "right"),
+)
+
+
+def verification_table(rows: Iterable[RowLike], glyphs: Glyphs = RICH) -> FitTable:
+    """``deconvbench verify``: the largest errors against the float64 reference; why a row
+    failed or did not run under it when the width is short."""
+    table = FitTable(VERIFICATION_COLUMNS, glyphs, title="verification", elsewhere=ELSEWHERE)
+    for group in group_by_case(rows):
+        table.add_section()
         for row in sorted(group, key=_order):
             st = f.status(row)
             checked = st in (f.OK, "mismatch")
             style = "green" if st == f.OK else "bold red" if f.is_failed(row) else "dim"
+            message = f.text(row, "message")
             table.add_row(
                 f.case_label(row),
                 f.text(row, "implementation"),
@@ -245,6 +229,6 @@ def verification_table(rows: Iterable[RowLike], glyphs: Glyphs = RICH) -> Table:
                 Text(st, style=style),
                 f.error(f.number(row, "max_abs_err")) if checked else "",
                 f.error(f.number(row, "max_rel_err")) if checked else "",
-                Text(f.text(row, "message"), style="" if f.is_failed(row) else "dim"),
+                note=Text(message, style="" if f.is_failed(row) else "dim") if message else None,
             )
     return table

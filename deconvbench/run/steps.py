@@ -16,7 +16,13 @@ from ..harness.inputs import Inputs
 from ..harness.measure import Measurement, measure
 from ..harness.memory import peak_memory
 from ..harness.process import settle_thread_pools
-from ..harness.verify import Verification, compare_results, prepare
+from ..harness.verify import (
+    Verification,
+    check_inputs_unchanged,
+    compare_results,
+    copy_inputs,
+    prepare,
+)
 from . import footprint
 from .context import RunContext
 from .outcome import Outcome
@@ -50,20 +56,24 @@ def memory_guard(task: Task, ctx: RunContext) -> Outcome | None:
     return None if reason is None else Outcome("skipped", reason)
 
 
-def prepare_task(task: Task, ctx: RunContext) -> Prepared:
-    """The strategy's prepared call, on private copies of the shared inputs.
+def prepare_task(task: Task, ctx: RunContext) -> tuple[Prepared, Inputs]:
+    """The strategy's prepared call, on private copies of the shared inputs (returned too).
 
     Copies, because a strategy that wrote into its inputs would otherwise corrupt them for
-    every strategy after it (and the blame would land on those).
+    every strategy after it (and the blame would land on those); the shared ones stay the
+    saved originals that :func:`inputs_unchanged` compares the copies with.
     """
-    shared = ctx.inputs(task.case.problem)
-    own = Inputs(
-        shared.x.copy(),
-        shared.weight.copy(),
-        None if shared.bias is None else shared.bias.copy(),
-        shared.grad_output.copy(),
-    )
-    return prepare(task.strategy, task.case.problem, task.pass_, own)
+    own = copy_inputs(ctx.inputs(task.case.problem))
+    return prepare(task.strategy, task.case.problem, task.pass_, own), own
+
+
+def inputs_unchanged(task: Task, own: Inputs, ctx: RunContext, when: str) -> None:
+    """Raise ``InputsModified`` (an ``error`` row) when the strategy wrote into the inputs
+    it was handed: its result was checked, or its calls timed, on other values. A strategy
+    may write into them through routes a read-only flag would not stop (``torch.from_numpy``,
+    ctypes, compiled code), so the arrays are compared with the shared originals instead:
+    one pass over the inputs, after the check and after the timing."""
+    check_inputs_unchanged(task.strategy, task.pass_, own, ctx.inputs(task.case.problem), when)
 
 
 def verify_task(task: Task, prepared: Prepared, ctx: RunContext) -> Verification:
@@ -126,10 +136,11 @@ def run_task(task: Task, ctx: RunContext, sink: ProgressSink) -> Outcome:
         refused = support(task) or memory_guard(task, ctx)
         if refused is not None:
             return refused
-        prepared = prepare_task(task, ctx)
+        prepared, own_inputs = prepare_task(task, ctx)
         first = task.round == 0  # later rounds only time: the first checked and read memory
         if first:
             checked = verify_task(task, prepared, ctx)
+            inputs_unchanged(task, own_inputs, ctx, "during verification")
             if not checked.ok:
                 return _with_errors(Outcome("mismatch", checked.message), checked)
         if ctx.options.verify_only:
@@ -143,6 +154,7 @@ def run_task(task: Task, ctx: RunContext, sink: ProgressSink) -> Outcome:
             if prepared.facts:
                 own = (*own, notes.engine(prepared.facts))
         measurement = measure_task(task, prepared, ctx, sink)
+        inputs_unchanged(task, own_inputs, ctx, "while it was timed")
         measured = Outcome("ok", peak_mem_mb=memory_mb, notes=own, measurements=(measurement,))
         return _with_errors(measured, checked)
     except Exception as exc:  # the strategy's fault: recorded, and the run goes on

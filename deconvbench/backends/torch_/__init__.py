@@ -2,8 +2,9 @@
 
 * ``native`` (and ``native-channels-last``; ``native-cudnn-benchmark`` on CUDA): torch's own
   kernels, backward through ``aten.convolution_backward``.
-* ``zero-insert``, ``gemm-col2im``, ``subpixel``: the algorithms written in torch ops, their
-  backward autograd over their own forward graph (the forward run in preparation).
+* ``zero-insert``, ``gemm-col2im``, ``subpixel``, ``subpixel-fused``: the algorithms written in
+  torch ops; their backward autograd over their own forward graph (the forward run in
+  preparation), except the two sub-pixel ones, whose backward is written out.
 * ``compiled``: ``torch.compile`` of the native forward and backward.
 
 Without a CUDA build or device every ``torch-cuda`` strategy is listed, unavailable, with
@@ -18,6 +19,7 @@ from .compiled import Compiled
 from .gemm_col2im import GemmCol2im
 from .native import strategies as native_strategies
 from .subpixel import Subpixel
+from .subpixel_fused import SubpixelFused
 from .zero_insert import ZeroInsert
 
 
@@ -27,6 +29,7 @@ def _strategies(device: Device) -> list[TorchStrategy]:
         ZeroInsert(device),
         GemmCol2im(device),
         Subpixel(device),
+        SubpixelFused(device),
         Compiled(device),
     ]
 
