@@ -123,7 +123,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "problem",
         "reference backends cases env importers",
         "registry harness",
-        "api results",
+        "api results conformance",
         "run analysis nn",
         "render",
         "cli",

@@ -42,7 +42,9 @@ COMMANDS = [
     "env",
     "compare",
     "merge",
+    "export",
     "report",
+    "conformance",
     "import",
     "plan",
 ]

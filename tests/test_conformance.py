@@ -1,7 +1,10 @@
 """The conformance suite: every registered, available strategy against the reference.
 
 Written once, parametrised over the registry, so a backend added later (a third-party one
-included) is tested here with no change to this file.
+included) is tested here with no change to this file. The problems (the random space and the
+edge cases) and the check are those of ``deconvbench/conformance/``, which the command
+``deconvbench conformance`` runs for installed strategies; here hypothesis draws the random
+problems, to shrink a failure.
 
 A strategy may decline a problem (``unsupported_reason``), and a declined problem is not
 checked; so each strategy must also take the plain 2-D layer, and at least
@@ -19,13 +22,13 @@ from hypothesis import given, settings
 
 from deconvbench import registry
 from deconvbench.backends import Strategy
-from deconvbench.harness.verify import verify
-from deconvbench.problem import Pass, Problem
+from deconvbench.conformance.engine import check, declared_passes
+from deconvbench.conformance.space import with_dtype
+from deconvbench.problem import PASSES, Pass, Problem
 
-from problems import EDGE_CASES, problems, sample_problems
+from problems import EDGE_CASES, PLAIN_2D, REDUCED_PRECISION, problems, sample_problems
 
 AVAILABLE = [s for s in registry.strategies() if s.unavailable_reason() is None]
-PASSES: tuple[Pass, ...] = ("forward", "backward")
 
 # Strategies whose preparation is expensive per new shape (JIT compilation) get fewer
 # random examples; every strategy still meets every edge case.
@@ -38,10 +41,11 @@ EDGE_SUBSET = {"torch-cpu/compiled": COMPILED_EDGE, "torch-cuda/compiled": COMPI
 
 
 def _check(strategy: Strategy, problem: Problem, pass_: Pass) -> None:
-    if strategy.unsupported_reason(problem, pass_) is not None:
-        return
-    result = verify(strategy, problem, pass_, seed=zlib.crc32(problem.spec().encode()))
-    assert result.ok, f"{strategy.name} {pass_} {problem}: {result.message}"
+    """The command's check (a declined problem is not checked), on inputs seeded by the
+    problem; an exception the strategy raises propagates with its traceback."""
+    seed = zlib.crc32(problem.spec().encode())
+    outcome = check(strategy, problem, pass_, seed=seed, raises=True)
+    assert outcome.ok, f"{strategy.name} {pass_} {problem}: {outcome.message}"
 
 
 def test_registry_has_numpy_strategies() -> None:
@@ -54,15 +58,11 @@ MIN_SUPPORTED_SHARE = 0.9
 take, each pass it declares."""
 
 
-def _declared_passes(strategy: Strategy) -> tuple[Pass, ...]:
-    return PASSES if strategy.capabilities.backward else ("forward",)
-
-
 @pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
 def test_supports_a_plain_2d_problem(strategy: Strategy) -> None:
     """A strategy that declares itself available must take the commonest layer shape."""
-    problem = EDGE_CASES["stride-divides-kernel"]
-    for pass_ in _declared_passes(strategy):
+    problem = EDGE_CASES[PLAIN_2D]
+    for pass_ in declared_passes(strategy):
         assert strategy.unsupported_reason(problem, pass_) is None, pass_
 
 
@@ -70,7 +70,7 @@ def test_supports_a_plain_2d_problem(strategy: Strategy) -> None:
 def test_takes_most_problems_it_declares(strategy: Strategy) -> None:
     dtypes = tuple(d for d in ("float32", "float64") if d in strategy.capabilities.dtypes)
     sample = sample_problems(200, dims=tuple(sorted(strategy.capabilities.dims)), dtypes=dtypes)
-    for pass_ in _declared_passes(strategy):
+    for pass_ in declared_passes(strategy):
         declined = [p for p in sample if strategy.unsupported_reason(p, pass_) is not None]
         share = 1 - len(declined) / len(sample)
         first = f"; first declined: {declined[0]}" if declined else ""
@@ -103,17 +103,7 @@ def test_edge_cases(strategy: Strategy, pass_: Pass, case: str) -> None:
 @pytest.mark.parametrize("strategy", AVAILABLE, ids=lambda s: s.name)
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_reduced_precision(strategy: Strategy, dtype: str) -> None:
-    problem = Problem.create(
-        batch=2,
-        in_channels=8,
-        out_channels=4,
-        input=(6, 6),
-        kernel=4,
-        stride=2,
-        padding=1,
-        bias=True,
-        dtype=dtype,
-    )
+    problem = with_dtype(REDUCED_PRECISION, dtype)
     if dtype not in strategy.capabilities.dtypes:
         pytest.skip(f"{strategy.name} does not declare {dtype}")
     for pass_ in PASSES:

@@ -3,6 +3,7 @@ the other rows are intact (`run --isolate`)."""
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def test_every_fault_gets_its_status(isolated_run: tuple[list[dict], Path, float
     for impl, status in EXPECTED.items():
         assert got[("small", impl)] == status, (impl, got)
     assert got[("again", "numpy/direct")] == "ok"  # the run went on after every fault
+    raised = next(r for r in rows if r["implementation"] == "faulty/raises")
+    assert "_misbehave" in raised.traceback  # it came back from the worker, for --debug
     messages = {r["implementation"]: r["message"] for r in rows if r["case"] == "small"}
     assert "SIGABRT" in messages["faulty/aborts"]
     assert "killed" in messages["faulty/hangs"]
@@ -88,6 +91,30 @@ def test_in_process_run_survives_python_faults() -> None:
     rows = execute(plan([case], strategies, options), options,
                           NullSink(), None, RunFacts.create())  # fmt: skip
     assert [r["status"] for r in rows] == ["error", "oom", "mismatch", "ok"]
+    # the failure's traceback, in the strategy's own code, for --debug (never a column)
+    assert "RuntimeError: injected failure" in rows[0].traceback
+    assert "faulty_backend.py" in rows[0].traceback and "_misbehave" in rows[0].traceback
+    assert rows[3].traceback == "" and "traceback" not in rows[0].record
+
+
+def test_debug_shows_the_tracebacks_of_failed_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    cli_app = importlib.import_module("deconvbench.cli.app")  # cli.app is also the Typer app
+
+    problem = Problem.create(batch=1, in_channels=2, out_channels=2, input=(4,), kernel=3)
+    options = RunOptions(budget_s=0.02, min_samples=3, threads=1)
+    rows = execute(plan([Case("faults", "debug", problem, ("forward",))], [Faulty("raises")],
+                        options), options, NullSink(), None, RunFacts.create())  # fmt: skip
+    cli_app.show_tracebacks(rows)
+    assert capsys.readouterr().err == ""
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(cli_app._State, "debug", True)
+    try:
+        cli_app.show_tracebacks(rows)
+    finally:
+        monkey.undo()
+    err = capsys.readouterr().err
+    assert "--- faults/debug faulty/raises forward: error" in err
+    assert "_misbehave" in err and "RuntimeError: injected failure" in err
 
 
 def test_cli_isolate_and_timeout_options(tmp_path: Path) -> None:

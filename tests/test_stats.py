@@ -136,6 +136,7 @@ def test_a_message_splits_back_into_the_notes_that_made_it() -> None:
         notes.budget_exhausted(), notes.rounds_disagree(1.0, 1.3, 0.3),
         notes.memory_unknown("no memory probe for device 'tpu'"), notes.fresh_pages(13.6),
         notes.engine({"precision": "f32", "threads": 2, "compile_s": 0.0931}),
+        notes.interference("4 of 30 samples at multiples of 4 ms", 1, 3, True),
     ]
     assert [n.kind for n in made] == [k for k in NoteKind if k != NoteKind.OTHER]
     assert notes.split(notes.join(made)) == tuple(made)

@@ -6,5 +6,6 @@
 - ``speedups``: every strategy against a baseline strategy, inside one set of rows;
 - ``report``: the best strategy per case, the speedup matrix, unstable rows, roofline points;
 - ``model_totals``: an imported model's time per strategy, and the best-per-layer mix;
-- ``plan``: the strategy to run per (problem, device, pass), by compare's rule.
+- ``plan``: the strategy to run per (problem, device, pass), by compare's rule;
+- ``export``: a run's rows as series for benchmark trackers (``deconvbench export``).
 """

@@ -4,7 +4,8 @@
 - ``options``: every option's annotation, and the parsing and checks of its value;
 - ``run``: ``run`` and ``verify``;
 - ``info``: ``list``, ``suites`` and ``env``;
-- ``compare``, ``merge``, ``report``, ``importer`` (``import``), ``plan``: one command each.
+- ``compare``, ``merge``, ``export``, ``report``, ``importer`` (``import``), ``plan``,
+  ``conformance``: one command each.
 
 Importing this package registers every command on :data:`app`; the console script and
 ``python -m deconvbench`` call :func:`main` from here.
@@ -14,8 +15,11 @@ from __future__ import annotations
 
 # Commands register in import order, which is the order ``--help`` lists them.
 # isort: off
-from . import run, info, compare, merge, report, importer, plan
+from . import run, info, compare, merge, export, report, importer, plan, conformance
 # isort: on
 from .app import app, main
 
-__all__ = ["app", "compare", "importer", "info", "main", "merge", "plan", "report", "run"]
+__all__ = [
+    "app", "compare", "conformance", "export", "importer", "info", "main", "merge", "plan",
+    "report", "run",
+]  # fmt: skip

@@ -52,6 +52,22 @@ class _State:
     debug = False
 
 
+def debugging() -> bool:
+    """Whether ``--debug`` was given (before or after the command's name)."""
+    return _State.debug
+
+
+def show_tracebacks(rows: Sequence[RowLike]) -> None:
+    """With ``--debug``: each failed row's traceback on stderr, under its identity."""
+    if not _State.debug:
+        return
+    for row in rows:
+        trace = getattr(row, "traceback", "")
+        if trace:
+            name = f"{row.get('suite')}/{row.get('case')} {row.get('implementation')}"
+            sys.stderr.write(f"--- {name} {row.get('pass')}: {row.get('status')}\n{trace}")
+
+
 def fail(message: str, code: int) -> NoReturn:
     """One line on stderr, then the exit code."""
     line = " ".join(message.split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -9,11 +10,11 @@ from typing import Any
 import typer
 from rich.console import RenderableType
 
-from .. import env
+from .. import env, registry
 from ..api import implementations
 from ..cases.suite_file import shipped_suites
 from ..render import Glyphs, Screen, info
-from .app import command
+from .app import command, debugging
 from .options import FormatOpt, check_format
 
 
@@ -37,6 +38,10 @@ def list_(format: FormatOpt = "table") -> None:
     """Every strategy, available or not, and why not."""
     rows = implementations()
     _show_info(format, lambda: [asdict(r) for r in rows], info.implementations_table, rows)
+    if debugging():  # a plugin that failed to load: where, in its own code
+        for strategy in registry.strategies():
+            if isinstance(strategy, registry.BrokenBackend) and strategy.details:
+                sys.stderr.write(f"--- {strategy.name}: {strategy.reason}\n{strategy.details}")
 
 
 @command("suites")

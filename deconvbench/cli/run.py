@@ -15,6 +15,7 @@ from ..analysis.model_totals import model_totals
 from ..backends.strategy import Strategy
 from ..cases.case import Case
 from ..cases.gather import cases_for
+from ..env import load
 from ..errors import InputError
 from ..harness.peak import calibrate_peaks_with_reasons, peaks_as_facts
 from ..harness.process import allocator_library, check_memory_state, set_memory_state
@@ -30,7 +31,7 @@ from ..results.sidecar import read_sidecar, write_sidecar
 from ..results.writer import ResultWriter
 from ..run import footprint, loop
 from ..run.types import RunFacts, RunOptions, Task, utc_now
-from .app import command, exit_code
+from .app import command, exit_code, show_tracebacks
 from .options import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_ROUNDS,
@@ -244,6 +245,7 @@ def run(
         )
         machine = env.collect()
         screen.note(env.summary(machine), "dim")
+        loads = {"before": load.snapshot()}  # other processes' use, before anything is timed
         peaks, peak_facts = _calibrate(strategies, tasks, threads, screen)
         with limit_threads(threads) as applied_threads:
             thread_facts = applied_threads.facts()
@@ -253,6 +255,7 @@ def run(
             "shard": shard,
             "threads": thread_facts,
             "memory": memory,
+            "load": loads,
             **peak_facts,
             "env": machine,
             **({"resumed_from": earlier} if earlier is not None else {}),
@@ -260,9 +263,11 @@ def run(
         sidecar = write_sidecar(path, sidecar_facts)
         journal = Journal(path, mode)
         rows, interrupted = _execute(tasks, options, writer, facts, screen, journal)
+        loads["after"] = load.snapshot()
         sidecar_facts.update(finished_at=utc_now(), rows=len(rows), interrupted=interrupted)
         write_sidecar(path, sidecar_facts)
     _show_results(screen, rows, baseline_impl)
+    show_tracebacks(rows)
     screen.note(f"results: {path} ({len(rows)} rows); run facts: {sidecar}")
     if interrupted:
         pending = " (and the finished rounds of the others)" if options.rounds > 1 else ""
@@ -336,6 +341,7 @@ def verify(
             sidecar_facts.update(finished_at=utc_now(), rows=len(rows), interrupted=interrupted)
             write_sidecar(output, sidecar_facts)
     screen.show(tables.verification_table(rows, screen.glyphs))
+    show_tracebacks(rows)
     if interrupted:
         raise typer.Exit(130)
     statuses = [str(r.get("status")) for r in rows]

@@ -9,7 +9,8 @@ becomes ``None`` values plus a ``reason`` instead of an exception.
 Its modules: ``probe`` (what every probe shares), ``system`` (deconvbench, Python, the OS,
 memory, variables), ``cpu``, ``libraries`` (numpy's BLAS, torch and oneDNN, CUDA, numba,
 thread pools, the engines), ``plugins`` (the installed backend plugins' distributions),
-``allocator`` and ``fingerprint`` (the facts a plan holds under).
+``allocator``, ``fingerprint`` (the facts a plan holds under) and ``load`` (other processes'
+CPU use, before and after a run).
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@ class Clock(Protocol):
         """Monotonic host seconds (budgets, warm-up)."""
         ...
 
+    def cpu(self) -> float:
+        """The process's CPU seconds so far (every thread, user and system): beside ``wall``
+        it says whether the process ran or waited for a core."""
+        ...
+
     def time_calls(
         self, call: Callable[[], object], number: int, synchronize: Callable[[], None]
     ) -> float:
@@ -88,6 +93,9 @@ class _HostClock:
 
     def wall(self) -> float:
         return self._read()
+
+    def cpu(self) -> float:
+        return time.process_time()
 
     def time_calls(
         self, call: Callable[[], object], number: int, synchronize: Callable[[], None]
@@ -150,6 +158,9 @@ class CudaEventClock:
     def wall(self) -> float:
         return time.perf_counter()
 
+    def cpu(self) -> float:
+        return time.process_time()
+
     def time_calls(
         self, call: Callable[[], object], number: int, synchronize: Callable[[], None]
     ) -> float:
@@ -197,7 +208,8 @@ class FakeClock(_HostClock):
 
     A fake strategy's call advances it by a known amount, so every sample, every budget and
     every stopping decision is reproducible. ``resolution_s`` quantises readings like a real
-    clock's tick would.
+    clock's tick would. Its CPU time moves with its time (one thread busy throughout) unless
+    :meth:`advance` says otherwise.
     """
 
     name = "fake"
@@ -208,11 +220,17 @@ class FakeClock(_HostClock):
         self.resolution_s = resolution_s
         self.min_sample_s = min_sample_s
         self.now = start
+        self.cpu_now = 0.0
 
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
+    def advance(self, seconds: float, cpu_s: float | None = None) -> None:
+        """Time moves by ``seconds``; the process's CPU time by ``cpu_s`` (default: as much)."""
+        if seconds < 0 or (cpu_s is not None and cpu_s < 0):
             raise ValueError("a clock cannot go backwards")
         self.now += seconds
+        self.cpu_now += seconds if cpu_s is None else cpu_s
+
+    def cpu(self) -> float:
+        return self.cpu_now
 
     def _read(self) -> float:
         return round(self.now / self.resolution_s) * self.resolution_s

@@ -12,6 +12,8 @@
 Each sample is stored as the time of one call (sample time / ``number``), in milliseconds.
 The process's page faults while sampling are counted too (``getrusage``): a call that meets
 fresh pages pays for zeroing them, and how many it met says which memory state it ran in.
+So is its CPU time (the clock's ``cpu``): far below the wall time, the process waited for a
+core that other work had (``harness/interference.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Literal
 
 from . import notes, stats
 from .clocks import Clock
+from .interference import Interference, detect
 from .notes import Note
 
 StopReason = Literal["precision", "budget", "max-samples"]
@@ -101,6 +104,11 @@ class Measurement:
     settings: Settings
     faults: Faults | None = None
     """Page faults while sampling; None when not counted (a device's clock)."""
+    cpu_s: float | None = None
+    """The process's CPU seconds while sampling (over ``elapsed_s`` of wall time); None when
+    not counted (a device's clock: the host waits for the device)."""
+    attempts: int = 1
+    """2 when the first attempt showed interference and this is the repeat (``run/loop.py``)."""
 
     @cached_property
     def summary(self) -> stats.Summary:
@@ -109,6 +117,15 @@ class Measurement:
     @property
     def median_ms(self) -> float:
         return self.summary.median
+
+    @property
+    def durations_ms(self) -> tuple[float, ...]:
+        """Each sample's whole duration (its ``number`` calls together), in ms."""
+        return tuple(s * self.number for s in self.samples_ms)
+
+    def interference(self) -> Interference | None:
+        """What the samples and the CPU time show of other work taking the CPU."""
+        return detect(self.durations_ms, self.cpu_s, self.elapsed_s)
 
     @property
     def met_precision(self) -> bool:
@@ -252,9 +269,9 @@ def sample(
     settings: Settings,
     progress: Progress | None = None,
     flush: Callable[[], None] | None = None,
-) -> tuple[list[float], StopReason, float, Faults]:
+) -> tuple[list[float], StopReason, float, Faults, float]:
     """Collect samples (ms per call) with GC paused; returns (samples, stop, seconds, the
-    process's page faults meanwhile).
+    process's page faults meanwhile, its CPU seconds meanwhile).
 
     With ``flush``, each sample is one call preceded by a flush outside the timed region.
     """
@@ -265,7 +282,7 @@ def sample(
     gc.collect(1)
     gc.disable()
     try:
-        start, before = clock.wall(), process_faults()
+        start, before, cpu_start = clock.wall(), process_faults(), clock.cpu()
         spent = 0.0
         while True:
             if flush is None:
@@ -280,7 +297,8 @@ def sample(
             stop = _should_stop(samples, spent, settings)
             if stop is not None:
                 (minor, major), calls = process_faults(), len(samples) * number
-                return samples, stop, spent, Faults(minor - before[0], major - before[1], calls)
+                faults = Faults(minor - before[0], major - before[1], calls)
+                return samples, stop, spent, faults, clock.cpu() - cpu_start
     finally:
         if was_enabled:
             gc.enable()
@@ -301,7 +319,8 @@ def measure(
     With ``flush`` (an L2 flush between samples) every sample is a single call, since a
     flush can only precede the first call of a sample; otherwise the later calls would run
     with a warm cache. ``count_faults`` off (a device's call, whose host faults say nothing
-    of its memory) leaves the measurement's faults unknown.
+    of its memory, whose host CPU time says nothing of its work) leaves the measurement's
+    faults and CPU time unknown.
     """
     settings = settings or Settings()
     warm_calls, per_call = warm_up(call, synchronize, clock, settings.warmup_s)
@@ -309,7 +328,7 @@ def measure(
         number, cal_calls = calibrate(call, synchronize, clock, per_call)
     else:
         number, cal_calls = 1, 0
-    samples, stop, spent, faults = sample(
+    samples, stop, spent, faults, cpu_s = sample(
         call, synchronize, clock, number, settings, progress, flush
     )
     return Measurement(
@@ -321,6 +340,7 @@ def measure(
         clock=clock.name,
         settings=settings,
         faults=faults if count_faults else None,
+        cpu_s=cpu_s if count_faults else None,
     )
 
 

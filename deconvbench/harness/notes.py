@@ -28,6 +28,7 @@ class NoteKind(StrEnum):
     MEMORY_UNKNOWN = "memory-unknown"
     FRESH_PAGES = "fresh-pages"
     ENGINE = "engine"
+    INTERFERENCE = "interference"
     OTHER = "other"
     """A text none of the templates made (a file written by another version, say)."""
 
@@ -86,6 +87,18 @@ def fresh_pages(mb_per_call: float) -> Note:
     )
 
 
+def interference(evidence: str, disturbed: int, rounds: int, repeated: bool) -> Note:
+    """Other work took the CPU while ``disturbed`` of ``rounds`` rounds sampled; ``evidence``
+    says how it shows (``Interference.describe``); ``repeated``: those rounds were measured
+    again and still showed it."""
+    where = "" if rounds <= 1 else f" in {disturbed} of {rounds} rounds"
+    again = ", still after measuring again" if repeated else ""
+    return Note(
+        NoteKind.INTERFERENCE,
+        f"interference: other work took the CPU{where} ({evidence}){again}",
+    )
+
+
 def engine(facts: Mapping[str, object]) -> Note:
     """What an engine reported about its preparation (``Prepared.facts``)."""
     shown = ", ".join(f"{k}={_fact(v)}" for k, v in facts.items())
@@ -109,6 +122,7 @@ _PATTERNS: dict[NoteKind, re.Pattern[str]] = {
     NoteKind.MEMORY_UNKNOWN: re.compile(r"peak memory unknown: [^;]*"),
     NoteKind.FRESH_PAGES: re.compile(r"fresh pages: \S+ MB a call \(page faults while timing\)"),
     NoteKind.ENGINE: re.compile(r"engine: [^;]*"),
+    NoteKind.INTERFERENCE: re.compile(r"interference: [^;]*"),
 }
 """Each kind's texts, exactly: free text never spans the separator, so :func:`split` can
 tell where one note ends even when a template itself contains ``"; "``."""

@@ -42,6 +42,10 @@ class Timing:
     """Samples per round, in order: how ``samples_ms`` splits into rounds."""
     faults_per_call: tuple[float, float] | None = None
     """(minor, major) page faults of the process per timed call; None when not counted."""
+    cpu_ms_per_call: float | None = None
+    """The process's CPU time while sampling per timed call (ms); None when not counted."""
+    cpu_time_ratio: float | None = None
+    """That CPU time over (sampling wall time x threads); None when not counted."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +77,8 @@ class ResultRow(Mapping[str, object]):
     timing: Timing | None = None
     count: int | None = None
     """How many of the model's layers have this problem (the case's ``count``)."""
+    traceback: str = ""
+    """The failure's traceback (not a column: ``--debug`` shows it)."""
 
     @property
     def message(self) -> str:
@@ -108,6 +114,7 @@ class ResultRow(Mapping[str, object]):
                 ci_rel_halfwidth=t.ci_rel_halfwidth, inner_loops=t.inner_loops,
                 stop_reason=t.stop_reason, clock=t.clock, rounds=len(t.round_samples),
                 round_samples=";".join(str(n) for n in t.round_samples),
+                cpu_ms_per_call=t.cpu_ms_per_call, cpu_time_ratio=t.cpu_time_ratio,
             )  # fmt: skip
             if t.faults_per_call is not None:
                 values["minor_faults_per_call"], values["major_faults_per_call"] = (

@@ -35,6 +35,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "minor_faults_per_call",  # page faults (fresh pages) of the process per timed call
     "major_faults_per_call",  # page faults that waited for the disk, per timed call
     "count",  # layers of the model (or a log's executions) with this problem (suite `count`)
+    "cpu_ms_per_call",  # the process's CPU time while sampling, per timed call (ms)
+    "cpu_time_ratio",  # that CPU time / (sampling wall time x threads): 1 = every thread busy
 )
 """Columns after the contract's (the contract allows extending it at the end)."""
 
@@ -65,7 +67,8 @@ INT_COLUMNS = frozenset(
 FLOAT_COLUMNS = frozenset(
     {"median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms", "q1_ms", "q3_ms", "ci_low_ms",
      "ci_high_ms", "gflops", "peak_fraction", "max_abs_err", "max_rel_err", "peak_mem_mb",
-     "ci_rel_halfwidth", "minor_faults_per_call", "major_faults_per_call"}
+     "ci_rel_halfwidth", "minor_faults_per_call", "major_faults_per_call", "cpu_ms_per_call",
+     "cpu_time_ratio"}
 )  # fmt: skip
 BOOL_COLUMNS = frozenset({"bias"})
 

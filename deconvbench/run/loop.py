@@ -27,7 +27,7 @@ from ..results.writer import ResultWriter
 from .context import RunContext
 from .isolate import IsolatedRunner
 from .outcome import Outcome
-from .rounds import load_rounds, merge_rounds, save_round
+from .rounds import disturbed, load_rounds, merge_rounds, repeated, save_round
 from .rows import build_row
 from .steps import run_task
 from .types import ProgressSink, RunFacts, RunOptions, Task
@@ -107,6 +107,10 @@ def execute(
         isolated = None
         if options.isolate:
             isolated = stack.enter_context(IsolatedRunner(options, run_facts))
+
+        def attempt(unit: Task) -> Outcome:
+            return isolated.run(unit) if isolated is not None else run_task(unit, ctx, sink)
+
         sink.started(len(units))
         try:
             # a resumed run whose journal already holds every round of a task (an earlier
@@ -121,7 +125,9 @@ def execute(
                     sink.task_finished(unit, None)
                     continue
                 sink.task_started(unit)
-                outcome = isolated.run(unit) if isolated is not None else run_task(unit, ctx, sink)
+                outcome = attempt(unit)
+                if disturbed(outcome):  # other work took the CPU: one more attempt, no more
+                    outcome = repeated(outcome, attempt(unit))
                 done = parts.setdefault(unit.key, {})
                 if outcome.ok and unit.round < count - 1:
                     done[unit.round] = outcome

@@ -29,6 +29,9 @@ class Outcome:
     peak_mem_mb: float | None = None
     notes: tuple[Note, ...] = ()
     measurements: tuple[Measurement, ...] = ()
+    traceback: str = ""
+    """The traceback of the exception that ended the task (shown with ``--debug``; not in
+    the journal: only finished, ok rounds are journaled)."""
 
     @property
     def ok(self) -> bool:
@@ -44,6 +47,8 @@ def measurement_json(m: Measurement) -> dict[str, object]:
         "elapsed_s": m.elapsed_s,
         "clock": m.clock,
         "faults": None if m.faults is None else [m.faults.minor, m.faults.major, m.faults.calls],
+        "cpu_s": m.cpu_s,
+        "attempts": m.attempts,
     }
 
 
@@ -61,6 +66,8 @@ def measurement_from_json(data: dict[str, object], settings: Settings) -> Measur
         clock=str(data["clock"]),
         settings=settings,
         faults=None if faults is None else Faults(*(int(v) for v in faults)),
+        cpu_s=_optional_float(data.get("cpu_s")),  # absent in journals of older versions
+        attempts=int(cast(int, data.get("attempts", 1))),
     )
 
 

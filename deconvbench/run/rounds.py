@@ -87,6 +87,46 @@ def disagreement(measurements: Sequence[Measurement]) -> Note | None:
     return notes.rounds_disagree(min(medians), max(medians), spread)
 
 
+def disturbed(outcome: Outcome) -> bool:
+    """Whether an ok round's measurement shows other work taking the CPU: such a round is
+    measured once more (``loop.execute``), so a burst of load costs a row one repeat, not its
+    numbers."""
+    return outcome.ok and any(m.interference() is not None for m in outcome.measurements)
+
+
+def repeated(first: Outcome, again: Outcome) -> Outcome:
+    """The round's outcome after measuring it again: the repeat's measurements (marked as
+    second attempts), unless the repeat failed, when the first stands."""
+    if not again.ok or not again.measurements:
+        return first
+    return replace(again, measurements=tuple(replace(m, attempts=2) for m in again.measurements))
+
+
+def interference_note(measurements: Sequence[Measurement]) -> Note | None:
+    """A note when some round's samples or CPU time show interference: how many rounds, the
+    first one's evidence, and whether it survived measuring again."""
+    found = [(m, m.interference()) for m in measurements]
+    hit = [(m, f) for m, f in found if f is not None]
+    if not hit:
+        return None
+    evidence = hit[0][1].describe()
+    again = any(m.attempts > 1 for m, _ in hit)
+    return notes.interference(evidence, len(hit), len(measurements), again)
+
+
+def cpu_use(measurements: Sequence[Measurement], threads: int) -> tuple[float | None, float | None]:
+    """(CPU ms per timed call, CPU time over wall time x threads) over every round's sampling;
+    (None, None) when a round's CPU time is unknown (a device's clock)."""
+    if not measurements or any(m.cpu_s is None for m in measurements):
+        return None, None
+    cpu = sum(m.cpu_s or 0.0 for m in measurements)
+    wall = sum(m.elapsed_s for m in measurements)
+    calls = sum(len(m.samples_ms) * m.number for m in measurements)
+    per_call = cpu / calls * 1e3 if calls else None
+    ratio = cpu / (wall * max(threads, 1)) if wall > 0 else None
+    return per_call, ratio
+
+
 def stop_reasons(measurements: Sequence[Measurement]) -> str:
     """The rounds' distinct stop reasons, ``+``-joined (``precision+budget``)."""
     return "+".join(dict.fromkeys(m.stop for m in measurements))

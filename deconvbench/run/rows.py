@@ -12,7 +12,7 @@ from ..harness.peak import peak_fraction
 from ..results.row import ResultRow, Timing
 from .context import RunContext
 from .outcome import Outcome
-from .rounds import disagreement, pooled, stop_reasons
+from .rounds import cpu_use, disagreement, interference_note, pooled, stop_reasons
 from .types import Task
 
 
@@ -23,6 +23,7 @@ def timing(task: Task, measurements: Sequence[Measurement], ctx: RunContext) -> 
     flops = task.case.problem.flops(task.pass_)
     gflops = flops / (s.median * 1e-3) / 1e9 if s.median > 0 else None
     peak = ctx.facts.peaks.get((task.strategy.device, task.case.problem.dtype))
+    cpu_ms_per_call, cpu_time_ratio = cpu_use(measurements, ctx.threads.count)
     return Timing(
         samples_ms=m.samples_ms,
         median_ms=s.median,
@@ -42,6 +43,8 @@ def timing(task: Task, measurements: Sequence[Measurement], ctx: RunContext) -> 
         clock=m.clock,
         round_samples=tuple(len(r.samples_ms) for r in measurements),
         faults_per_call=None if m.faults is None else m.faults.per_call,
+        cpu_ms_per_call=cpu_ms_per_call,
+        cpu_time_ratio=cpu_time_ratio,
     )
 
 
@@ -50,7 +53,8 @@ def timing_notes(measurements: Sequence[Measurement], ctx: RunContext) -> list[N
 
     A measurement is unstable when its samples spread widely *within* a round (the typical
     round's relative interquartile range); drift *between* rounds has its own note, so that
-    one cause is never reported as the other.
+    one cause is never reported as the other; so has other work taking the CPU while a round
+    sampled (``harness/interference.py``).
     """
     m = pooled(measurements, ctx.run_settings)
     per_call = None if m.faults is None else m.faults.per_call
@@ -62,8 +66,8 @@ def timing_notes(measurements: Sequence[Measurement], ctx: RunContext) -> list[N
         spread=statistics.median(r.summary.relative_iqr for r in measurements),
         faults_per_call=None if per_call is None else per_call[0],
     )
-    drift = disagreement(measurements)
-    return said if drift is None else [*said, drift]
+    extra = [interference_note(measurements), disagreement(measurements)]
+    return [*said, *(n for n in extra if n is not None)]
 
 
 def build_row(task: Task, outcome: Outcome, ctx: RunContext) -> ResultRow:
@@ -94,4 +98,5 @@ def build_row(task: Task, outcome: Outcome, ctx: RunContext) -> ResultRow:
         peak_mem_mb=outcome.peak_mem_mb,
         timing=timing(task, outcome.measurements, ctx) if measured else None,
         count=task.case.count,
+        traceback=outcome.traceback,
     )

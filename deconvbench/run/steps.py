@@ -7,6 +7,7 @@ drives these; ``run.isolate`` runs ``run_task`` in a worker process.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import replace
 
 from ..backends.strategy import Prepared
@@ -112,19 +113,21 @@ def measure_task(
 
 
 def failure(exc: BaseException) -> Outcome:
-    """The outcome of an exception raised by a strategy."""
+    """The outcome of an exception raised by a strategy, its traceback kept for ``--debug``
+    (the row's message is one line)."""
     text = " ".join(str(exc).split())
+    trace = "".join(traceback.format_exception(exc))
     if isinstance(exc, Unsupported):
-        return Outcome("unsupported", text)
+        return Outcome("unsupported", text, traceback=trace)
     if isinstance(exc, Unavailable):
-        return Outcome("unavailable", text)
+        return Outcome("unavailable", text, traceback=trace)
     status = (
         "oom" if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ else "error"
     )
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if len(message) > MESSAGE_LIMIT:
         message = message[: MESSAGE_LIMIT - 3] + "..."
-    return Outcome(status, message)
+    return Outcome(status, message, traceback=trace)
 
 
 def run_task(task: Task, ctx: RunContext, sink: ProgressSink) -> Outcome:
