@@ -250,6 +250,44 @@ class Problem:
         )
 
     @property
+    def products_reaching_output(self) -> tuple[int, ...]:
+        """Per spatial dimension, the (input position, kernel tap) pairs whose product lands
+        inside the output: 0 <= i·stride - padding + k·dilation < output. Padding crops the
+        others away (``output_padding`` only widens the output, so nothing of it is cropped)."""
+        counts = []
+        for n, k, s, p, d, o in zip(
+            self.input, self.kernel, self.stride, self.padding, self.dilation, self.output,
+            strict=True,
+        ):  # fmt: skip
+            total = 0
+            for tap in range(k):
+                # i in [0, n) with p - tap·d <= i·s < o + p - tap·d
+                low = max(0, -(-(p - tap * d) // s))
+                high = min(n - 1, (o + p - tap * d - 1) // s)
+                total += max(0, high - low + 1)
+            counts.append(total)
+        return tuple(counts)
+
+    @property
+    def flops_forward_reaching(self) -> int:
+        """The forward's FLOPs whose products reach the output: F0 without the products that
+        padding crops away, 2·N·(Cin/g)·Cout·∏(pairs reaching the output per dimension)."""
+        return (
+            2
+            * self.batch
+            * (self.in_channels // self.groups)
+            * self.out_channels
+            * math.prod(self.products_reaching_output)
+        )
+
+    def flops_reaching(self, pass_: Pass) -> int:
+        """:meth:`flops` counting only products that reach the output: grad_input and
+        grad_weight pair the same operands as the forward, so each drops the same products."""
+        if pass_ == "forward":
+            return self.flops_forward_reaching
+        return 2 * self.flops_forward_reaching + self.flops_grad_bias
+
+    @property
     def flops_grad_input(self) -> int:
         """grad_input is an ordinary convolution with the same products as the forward."""
         return self.flops_forward

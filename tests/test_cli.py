@@ -67,6 +67,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(
         cli_run, "calibrate_peaks_with_reasons", lambda d, t, n: ({("cpu", "float32"): 10.0}, {})
     )
+    monkeypatch.setattr(cli_run, "theoretical_peaks", lambda d, t, n: {})
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")  # tables must not be cut by the runner's width
     yield

@@ -143,3 +143,38 @@ def test_spec_names_every_field(problem: Problem) -> None:
 def test_str_is_readable() -> None:
     text = str(make(groups=2, in_channels=4, out_channels=6, dilation=2, bias=True))
     assert "N2 4->6 in 5x5 k3x3 s2x2 p1x1" in text and "g2" in text and "+bias" in text
+
+
+def _brute_force_reaching(p: Problem) -> int:
+    """Count the (input position, tap) products that land inside the output, one by one."""
+    import itertools
+
+    count = 0
+    for pos in itertools.product(*(range(n) for n in p.input)):
+        for tap in itertools.product(*(range(k) for k in p.kernel)):
+            dest = [
+                i * s - pad + t * d
+                for i, t, s, pad, d in zip(pos, tap, p.stride, p.padding, p.dilation, strict=True)
+            ]
+            count += all(0 <= o < size for o, size in zip(dest, p.output, strict=True))
+    return 2 * p.batch * (p.in_channels // p.groups) * p.out_channels * count
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        dict(input=(5,), kernel=3, stride=2, padding=1),
+        dict(input=(4, 3), kernel=(4, 3), stride=(2, 3), padding=(1, 2), output_padding=(1, 0)),
+        dict(input=(3, 4), kernel=(3, 2), stride=(1, 2), padding=(2, 0), dilation=(2, 3)),
+        dict(input=(6,), kernel=5, stride=3, padding=4, output_padding=2, dilation=2),
+        dict(input=(2, 3, 2), kernel=(2, 3, 2), stride=(2, 1, 3), padding=(1, 1, 0)),
+        dict(input=(7,), kernel=4, stride=1, padding=0),
+    ],
+)
+def test_flops_reaching_output_matches_a_brute_force_count(spec: dict[str, object]) -> None:
+    p = Problem.create(batch=2, in_channels=4, out_channels=6, groups=2, **spec)  # type: ignore[arg-type]
+    assert p.flops_forward_reaching == _brute_force_reaching(p)
+    assert p.flops_forward_reaching <= p.flops_forward
+    assert p.flops_reaching("backward") == 2 * p.flops_forward_reaching + p.flops_grad_bias
+    no_padding = Problem.create(batch=1, in_channels=2, out_channels=3, input=(5, 4), kernel=3)
+    assert no_padding.flops_forward_reaching == no_padding.flops_forward

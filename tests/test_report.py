@@ -203,3 +203,24 @@ def test_plots_without_matplotlib_say_how_to_install(
 def test_bad_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli.app, ["report", str(tmp_path / "missing.csv")])
     assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_the_roofline_has_a_roof_per_peak(tmp_path: Path) -> None:
+    from deconvbench.cli.report import _peaks
+    from deconvbench.results.sidecar import write_sidecar
+
+    path = _file(tmp_path)
+    assert _peaks(path) == {}  # no sidecar
+    write_sidecar(path, {"peaks": {"cpu/float32": 204.0}})  # an older sidecar
+    assert _peaks(path) == {"measured peak cpu/float32": 204.0}
+    write_sidecar(path, {
+        "peaks": {"cpu/float32": 215.0}, "peaks_measured": {"cpu/float32": 215.0},
+        "peaks_theoretical": {"cpu/float32": {"gflops": 166.0}, "cpu/float16": {"gflops": None}},
+    })  # fmt: skip
+    assert _peaks(path) == {
+        "measured peak cpu/float32": 215.0, "theoretical peak cpu/float32": 166.0
+    }  # fmt: skip
+    plots = tmp_path / "plots"
+    result = CliRunner().invoke(cli.app, ["report", str(path), "--plot", str(plots)])
+    assert result.exit_code == 0, result.stderr
+    assert (plots / "roofline.png").exists()

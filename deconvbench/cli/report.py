@@ -19,10 +19,21 @@ from .app import command
 
 
 def _peaks(path: Path) -> dict[str, float]:
+    """The roofline's roofs by label: the measured and the theoretical peak of each pair
+    (an older sidecar has only ``peaks``, the measured GEMM rate)."""
     if not sidecar_path(path).exists():
         return {}
-    peaks = read_sidecar(path).get("peaks")
-    return {str(k): float(v) for k, v in peaks.items()} if isinstance(peaks, dict) else {}
+    facts = read_sidecar(path)
+    measured = facts.get("peaks_measured", facts.get("peaks"))
+    roofs: dict[str, float] = {}
+    if isinstance(measured, dict):
+        roofs.update({f"measured peak {k}": float(v) for k, v in measured.items()})
+    theoretical = facts.get("peaks_theoretical")
+    for key, value in theoretical.items() if isinstance(theoretical, dict) else ():
+        rate = value.get("gflops") if isinstance(value, dict) else None
+        if isinstance(rate, int | float):
+            roofs[f"theoretical peak {key}"] = float(rate)
+    return roofs
 
 
 def _plot_folder(plot: Path) -> None:

@@ -17,7 +17,7 @@ from ..cases.case import Case
 from ..cases.gather import cases_for
 from ..env import load
 from ..errors import InputError
-from ..harness.peak import calibrate_peaks_with_reasons, peaks_as_facts
+from ..harness.peak import Calibration, calibrate_peaks_with_reasons, theoretical_peaks
 from ..harness.process import allocator_library, check_memory_state, set_memory_state
 from ..harness.threads import limit_threads
 from ..render import Screen
@@ -130,7 +130,8 @@ def _calibrate(
     threads: int | None,
     screen: Screen,
 ) -> tuple[dict[tuple[str, str], float], dict[str, object]]:
-    """The peak GEMM rate of every (device, dtype) the run uses; (peaks, sidecar facts).
+    """The peak rate of every (device, dtype) the run uses, theoretical or measured
+    (``harness.peak.Calibration``); (the denominators of peak_fraction, sidecar facts).
 
     No spinner while it runs: rich animates one from a thread, which would slow the very
     matrix products being timed.
@@ -142,11 +143,9 @@ def _calibrate(
         f"{', '.join(sorted(dtypes))})",
         "dim",
     )
-    peaks, failures = calibrate_peaks_with_reasons(devices, dtypes, threads)
-    return peaks, {
-        "peaks": peaks_as_facts(peaks),
-        "peak_failures": {f"{d}/{t}": why for (d, t), why in failures.items()},
-    }
+    measured, failures = calibrate_peaks_with_reasons(devices, dtypes, threads)
+    calibration = Calibration(measured, theoretical_peaks(devices, dtypes, threads), failures)
+    return calibration.peaks, calibration.as_facts()
 
 
 def _memory_facts(options: RunOptions) -> dict[str, object]:

@@ -6,8 +6,10 @@ perfect clocks and no memory traffic). Per (device, dtype): square products of a
 each best of a few runs, the best rate kept; short (well under 2 s on a CPU), and run under
 the same thread setting as the benchmark so the fraction compares like with like.
 
-* cpu float32/float64: the better of numpy's matmul (its BLAS, the one numpy strategies use)
-  and torch's (MKL/oneDNN here, often faster: torch's kernels beat a numpy-only peak);
+* cpu float32: the best of numpy's matmul (its BLAS, the one numpy strategies use), torch's
+  (MKL here) and a large 3x3 convolution by torch (oneDNN, which takes the AVX-512 path that
+  OpenBLAS forced to Haswell kernels or MKL on AMD miss: torch's deconvolutions use it too);
+* cpu float64: the better of numpy's matmul and torch's;
 * cpu float16/bfloat16: torch's matmul (numpy has no bfloat16 and no fast float16);
 * cuda: torch's matmul with TF32 off (float32 stays IEEE float32, as the strategies do),
   timed with CUDA events.
@@ -18,15 +20,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..env.peak import TheoreticalPeak, theoretical_peak
 from .threads import limit_threads
 
 CPU_SIZES = (128, 256, 512, 1024)
 CUDA_SIZES = (2048, 4096, 8192)
 CPU_RUNS, CUDA_RUNS = 3, 10
-CPU_BUDGET_S, CUDA_BUDGET_S = 0.3, 1.0
+CPU_BUDGET_S, CUDA_BUDGET_S = 0.45, 1.0
+CONV_BATCH, CONV_SPATIAL = 8, 30
+"""The convolution runner: batch 8, 30x30 inputs, 3x3 kernel without padding (every product
+reaches the output), channels n // 4 for GEMM size n."""
 """Time allowed per (device, dtype); a larger size is tried only if it is predicted to fit.
 A GPU gets more runs: its clocks ramp up from idle over the first products."""
 
@@ -42,6 +49,33 @@ def _numpy_runner(n: int, dtype: str) -> Callable[[], float]:
         t0 = time.perf_counter()
         np.matmul(a, b, out=out)
         return time.perf_counter() - t0
+
+    return run
+
+
+def _conv_flops(n: int) -> float:
+    channels, out = n // 4, CONV_SPATIAL - 2
+    return 2.0 * CONV_BATCH * channels * channels * 9 * out * out
+
+
+def _conv_runner(n: int, dtype: str) -> Callable[[], float]:
+    """A float32 convolution on the CPU by torch (oneDNN), as large as a GEMM of size n."""
+    import torch
+    from torch.nn import functional
+
+    channels = n // 4
+    gen = torch.Generator().manual_seed(0)
+    tdtype = getattr(torch, dtype)
+    x = torch.randn((CONV_BATCH, channels, CONV_SPATIAL, CONV_SPATIAL), generator=gen).to(tdtype)
+    w = torch.randn((channels, channels, 3, 3), generator=gen).to(tdtype)
+    with torch.no_grad():
+        functional.conv2d(x, w)  # first call: oneDNN's kernel selection and JIT
+
+    def run() -> float:
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            functional.conv2d(x, w)
+            return time.perf_counter() - t0
 
     return run
 
@@ -86,7 +120,9 @@ def gemm_rate(device: str, dtype: str, budget_s: float | None = None) -> float:
     sizes: tuple[int, ...]
     if device == "cpu":
         sizes, runs, budget = CPU_SIZES, CPU_RUNS, CPU_BUDGET_S
-        libraries = ("numpy", "torch") if dtype in ("float32", "float64") else ("torch",)
+        libraries = {"float32": ("numpy", "torch", "conv"), "float64": ("numpy", "torch")}.get(
+            dtype, ("torch",)
+        )
     elif device.startswith("cuda"):
         sizes, runs, budget = CUDA_SIZES, CUDA_RUNS, CUDA_BUDGET_S
         libraries = ("torch",)
@@ -102,14 +138,20 @@ def _best_rate(
     deadline = time.perf_counter() + budget_s
     best = 0.0
     for n in sizes:
-        run = _numpy_runner(n, dtype) if library == "numpy" else _torch_runner(n, dtype, device)
+        if library == "numpy":
+            run = _numpy_runner(n, dtype)
+        elif library == "conv":
+            run = _conv_runner(n, dtype)
+        else:
+            run = _torch_runner(n, dtype, device)
+        flops = _conv_flops(n) if library == "conv" else 2.0 * n**3
         fastest = math.inf
         for _ in range(runs):
             fastest = min(fastest, run())
             if time.perf_counter() > deadline:
                 break
         if fastest > 0:
-            best = max(best, 2.0 * n**3 / fastest / 1e9)
+            best = max(best, flops / fastest / 1e9)
         # The next size does 8x the work per run: try it only if its runs fit the budget.
         if time.perf_counter() + 8 * runs * fastest > deadline:
             break
@@ -194,3 +236,82 @@ def peak_fraction(gflops: float | None, peak: float | None) -> float | None:
 def peaks_as_facts(peaks: dict[tuple[str, str], float]) -> dict[str, float]:
     """JSON-friendly form for the sidecar: ``{"cpu/float32": GFLOP/s, ...}``."""
     return {f"{device}/{dtype}": rate for (device, dtype), rate in sorted(peaks.items())}
+
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Both peaks of every (device, dtype), and the one ``peak_fraction`` divides by.
+
+    The denominator is the theoretical peak when it is known and at least the measured one;
+    else the measured one. A theoretical figure below a measured rate is not a bound: its
+    clock was understated (a VM's /proc/cpuinfo gives the nominal clock, the cores boost).
+    """
+
+    measured: dict[Pair, float]
+    theoretical: dict[Pair, TheoreticalPeak]
+    failures: dict[Pair, str] = field(default_factory=dict)
+
+    def denominator(self, pair: Pair) -> tuple[float | None, str]:
+        """(GFLOP/s, basis): which peak ``peak_fraction`` divides by, and why."""
+        measured = self.measured.get(pair)
+        theory = self.theoretical.get(pair)
+        rate = theory.gflops if theory is not None else None
+        if rate is not None and (measured is None or rate >= measured):
+            return rate, "theoretical"
+        if measured is None:
+            return None, "none: " + self.failures.get(pair, "no peak")
+        if rate is None:
+            why = theory.reason if theory is not None else "not computed"
+            return measured, f"measured: no theoretical peak ({why})"
+        clock = f"{theory.mhz:.0f} MHz from {theory.clock_source}" if theory else "?"
+        implied = f"{theory.mhz * measured / rate:.0f} MHz" if theory and theory.mhz else "?"
+        return measured, (
+            f"measured: the theoretical {rate:.1f} GFLOP/s (at {clock}) is below it, so the "
+            f"cores ran above that clock (the measured rate implies at least {implied})"
+        )
+
+    @property
+    def peaks(self) -> dict[Pair, float]:
+        """The denominators of ``peak_fraction`` (pairs with none left out)."""
+        pairs = set(self.measured) | set(self.theoretical)
+        chosen = {pair: self.denominator(pair)[0] for pair in pairs}
+        return {pair: rate for pair, rate in chosen.items() if rate is not None}
+
+    def as_facts(self) -> dict[str, object]:
+        """The sidecar's peak facts (docs/csv-schema.md)."""
+        pairs = sorted(set(self.measured) | set(self.theoretical) | set(self.failures))
+        return {
+            "peaks": peaks_as_facts(self.peaks),
+            "peak_basis": {f"{d}/{t}": self.denominator((d, t))[1] for d, t in pairs},
+            "peaks_measured": peaks_as_facts(self.measured),
+            "peaks_theoretical": {
+                f"{d}/{t}": p.as_fact() for (d, t), p in sorted(self.theoretical.items())
+            },
+            "peak_failures": {f"{d}/{t}": why for (d, t), why in self.failures.items()},
+        }
+
+
+def theoretical_peaks(
+    devices: Iterable[str], dtypes: Iterable[str], threads: int | None = None
+) -> dict[Pair, TheoreticalPeak]:
+    """The theoretical peak of every pair at the run's thread count (``env.peak``)."""
+    with limit_threads(threads) as applied:
+        count = applied.count
+    return {
+        (d, t): theoretical_peak(d, t, count)
+        for d in sorted(set(devices))
+        for t in sorted(set(dtypes))
+    }
+
+
+def calibrate(
+    devices: Iterable[str], dtypes: Iterable[str], threads: int | None = None
+) -> Calibration:
+    """Both peaks of every pair: measured (:func:`calibrate_peaks_with_reasons`) and
+    theoretical (:func:`theoretical_peaks`)."""
+    device_set, dtype_set = set(devices), set(dtypes)
+    measured, failures = calibrate_peaks_with_reasons(device_set, dtype_set, threads)
+    return Calibration(measured, theoretical_peaks(device_set, dtype_set, threads), failures)

@@ -6,7 +6,7 @@
 - ``speedup-heatmap.png``: strategy × case-pass speedups over the baseline, fastest strategy
   on top, each ratio written in its cell (log2 colours centred on 1);
 - ``roofline.png``: arithmetic intensity against GFLOP/s, one colour per strategy, one marker
-  per pass, with the calibrated peak.
+  per pass, with the measured and the theoretical peak as roofs (no memory roof).
 
 Every plot gives a strategy the same colour.
 """
@@ -229,9 +229,11 @@ def roofline_plot(results: pd.DataFrame, peaks: dict[str, float], directory: Pat
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(FuncFormatter(_plain))
         axis.set_minor_formatter(FuncFormatter(_plain_minor))
-    for name, peak in peaks.items():  # after the scales, so the label sits inside the axes
+    # One roof per peak (labelled "measured peak cpu/float32", "theoretical peak ..."); after
+    # the scales, so the label sits inside the axes.
+    for name, peak in peaks.items():
         ax.axhline(peak, linestyle="--", linewidth=1, color="grey")
-        ax.annotate(f"measured GEMM peak {name}: {peak:.0f} GFLOP/s", (0.01, peak),
+        ax.annotate(f"{name}: {peak:.0f} GFLOP/s", (0.01, peak),
                     xycoords=("axes fraction", "data"), fontsize=7, va="bottom")  # fmt: skip
     ax.set_xlabel("arithmetic intensity (useful FLOP / byte of minimum traffic)")
     ax.set_ylabel("GFLOP/s")

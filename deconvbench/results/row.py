@@ -46,6 +46,8 @@ class Timing:
     """The process's CPU time while sampling per timed call (ms); None when not counted."""
     cpu_time_ratio: float | None = None
     """That CPU time over (sampling wall time x threads); None when not counted."""
+    peak_fraction_all_products: float | None = None
+    """``gflops`` (every product, cropped ones too) over the same peak as ``peak_fraction``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +117,7 @@ class ResultRow(Mapping[str, object]):
                 stop_reason=t.stop_reason, clock=t.clock, rounds=len(t.round_samples),
                 round_samples=";".join(str(n) for n in t.round_samples),
                 cpu_ms_per_call=t.cpu_ms_per_call, cpu_time_ratio=t.cpu_time_ratio,
+                peak_fraction_all_products=t.peak_fraction_all_products,
             )  # fmt: skip
             if t.faults_per_call is not None:
                 values["minor_faults_per_call"], values["major_faults_per_call"] = (

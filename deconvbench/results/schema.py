@@ -37,6 +37,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "count",  # layers of the model (or a log's executions) with this problem (suite `count`)
     "cpu_ms_per_call",  # the process's CPU time while sampling, per timed call (ms)
     "cpu_time_ratio",  # that CPU time / (sampling wall time x threads): 1 = every thread busy
+    "peak_fraction_all_products",  # gflops (cropped products too) / the same peak
 )
 """Columns after the contract's (the contract allows extending it at the end)."""
 
@@ -68,7 +69,7 @@ FLOAT_COLUMNS = frozenset(
     {"median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms", "q1_ms", "q3_ms", "ci_low_ms",
      "ci_high_ms", "gflops", "peak_fraction", "max_abs_err", "max_rel_err", "peak_mem_mb",
      "ci_rel_halfwidth", "minor_faults_per_call", "major_faults_per_call", "cpu_ms_per_call",
-     "cpu_time_ratio"}
+     "cpu_time_ratio", "peak_fraction_all_products"}
 )  # fmt: skip
 BOOL_COLUMNS = frozenset({"bias"})
 

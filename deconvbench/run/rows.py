@@ -22,6 +22,8 @@ def timing(task: Task, measurements: Sequence[Measurement], ctx: RunContext) -> 
     s = m.summary
     flops = task.case.problem.flops(task.pass_)
     gflops = flops / (s.median * 1e-3) / 1e9 if s.median > 0 else None
+    reaching = task.case.problem.flops_reaching(task.pass_)
+    reaching_gflops = reaching / (s.median * 1e-3) / 1e9 if s.median > 0 else None
     peak = ctx.facts.peaks.get((task.strategy.device, task.case.problem.dtype))
     cpu_ms_per_call, cpu_time_ratio = cpu_use(measurements, ctx.threads.count)
     return Timing(
@@ -37,7 +39,8 @@ def timing(task: Task, measurements: Sequence[Measurement], ctx: RunContext) -> 
         ci_high_ms=s.ci_high,
         ci_rel_halfwidth=s.ci_rel_halfwidth if math.isfinite(s.ci_rel_halfwidth) else None,
         gflops=gflops,
-        peak_fraction=peak_fraction(gflops, peak),
+        peak_fraction=peak_fraction(reaching_gflops, peak),
+        peak_fraction_all_products=peak_fraction(gflops, peak),
         inner_loops=m.number,
         stop_reason=stop_reasons(measurements),
         clock=m.clock,
