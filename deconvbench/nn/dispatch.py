@@ -231,14 +231,6 @@ class Dispatcher:
     def __reduce__(self) -> tuple[Any, ...]:
         return (dispatcher_for, (self.plan, self.force))
 
-    @property
-    def usable(self) -> bool:
-        """Whether the plan holds here (or is forced); checks the fingerprint when torch's
-        thread count is not the one it was last checked at."""
-        if torch.get_num_threads() != self._threads:
-            self._check()
-        return self._usable
-
     def _check(self) -> None:
         threads = torch.get_num_threads()
         here = for_backends(current(threads), self.plan.backends)

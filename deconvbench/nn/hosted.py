@@ -34,9 +34,10 @@ from torch.utils.dlpack import from_dlpack
 from ..backends.jax_ import pool
 from ..backends.jax_.native import Native as JaxNative
 from ..backends.strategy import Array, Strategy
+from ..backends.torch_._strategy import Grads
 from ..harness.process import settle_thread_pools
 from ..problem import Problem
-from .runners import Grads, Runner
+from .runners import Runner
 from .tensors import copy_bytes, host_view, to_tensor
 
 SESSION_BACKENDS: dict[str, str] = {

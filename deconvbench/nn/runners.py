@@ -9,9 +9,10 @@ once per step, so each built-in backend gets the cheapest path there is:
   weight and grad_output to channels-last first (each conversion is a copy, counted by
   ``*_copies``; a tensor already channels-last is used as it is) and returns a channels-last
   result.
-* ``torch-*/zero-insert``, ``gemm-col2im``, ``subpixel`` (:class:`TorchOps`): the strategy's
-  ``forward`` on the tensors. Backward: ``subpixel``'s explicit formulas; for the other two,
-  autograd over their forward, which is what was measured. When one of them runs both
+* ``torch-*/zero-insert``, ``gemm-col2im``, ``subpixel``, ``subpixel-fused``
+  (:class:`TorchOps`): the strategy's ``forward`` on the tensors. Backward: the strategy's
+  ``explicit_backward`` when it has one (both sub-pixel forms), else autograd over its
+  forward: in either case what was measured. When one of them runs both
   passes the layer calls its forward under autograd and keeps that graph
   (:attr:`Runner.graph`); when it runs only the backward, its forward is run again inside
   the backward to rebuild the graph, a cost the plan's backward time does not include (the
@@ -34,14 +35,11 @@ from typing import Any
 import torch
 
 from ..backends.strategy import Strategy
-from ..backends.torch_ import native, subpixel, subpixel_fused
+from ..backends.torch_ import native
 from ..backends.torch_._common import cuda_numerics
-from ..backends.torch_._strategy import AutogradStrategy, TorchStrategy
+from ..backends.torch_._strategy import AutogradStrategy, Grads, TorchStrategy
 from ..backends.torch_.compiled import Compiled, own_code
 from ..problem import Problem
-
-Grads = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
-"""``(grad_input, grad_weight, grad_bias)``; grad_bias is None when the problem has no bias."""
 
 
 class Runner(ABC):
@@ -139,12 +137,6 @@ class TorchNative(_TorchRunner):
             return native.backward(self.problem, go, xl, wl)
 
 
-EXPLICIT_BACKWARD: dict[type[AutogradStrategy], Callable[..., Grads]] = {
-    subpixel.Subpixel: subpixel.backward,
-    subpixel_fused.SubpixelFused: subpixel_fused.backward,
-}
-"""Torch strategies whose measured backward is written out rather than autograd's."""
-
 
 class TorchOps(_TorchRunner):
     """A forward written in torch ops (``AutogradStrategy``); see the module docstring."""
@@ -152,7 +144,7 @@ class TorchOps(_TorchRunner):
     def __init__(self, strategy: AutogradStrategy, problem: Problem) -> None:
         super().__init__(strategy, problem)
         self._strategy = strategy
-        self._explicit = EXPLICIT_BACKWARD.get(type(strategy))
+        self._explicit = strategy.explicit_backward  # the backward that was measured
         self.graph = self._explicit is None
 
     def forward(

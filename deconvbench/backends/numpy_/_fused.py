@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ...problem import Problem
+from ..strategy import Prepared
 
 Index = tuple[object, ...]
 """An index into an array (slices, ints, index arrays)."""
@@ -128,6 +129,12 @@ def wasted_fraction(problem: Problem) -> float:
     useful = math.prod(problem.kernel)
     computed = math.prod(a.stride * a.slots for a in axes)
     return 1.0 - useful / computed
+
+
+def with_waste(problem: Problem, prepared: Prepared) -> Prepared:
+    """``prepared`` whose facts (the row's engine note) carry :func:`wasted_fraction`."""
+    facts = {**prepared.facts, "wasted_products": round(wasted_fraction(problem), 4)}
+    return Prepared(prepared.call, prepared.fetch, prepared.synchronize, facts)
 
 
 @lru_cache(maxsize=512)

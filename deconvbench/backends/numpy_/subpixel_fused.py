@@ -43,7 +43,7 @@ from ._fused import (
     phase_count,
     phase_parts,
     tap_index,
-    wasted_fraction,
+    with_waste,
 )
 from ._layout import bias_grad, from_grouped
 from ._strategy import NumpyStrategy
@@ -214,15 +214,9 @@ class SubpixelFused(NumpyStrategy):
     def prepare_forward(
         self, problem: Problem, x: Array, weight: Array, bias: Array | None
     ) -> Prepared:
-        return _with_waste(problem, super().prepare_forward(problem, x, weight, bias))
+        return with_waste(problem, super().prepare_forward(problem, x, weight, bias))
 
     def prepare_backward(
         self, problem: Problem, grad_output: Array, x: Array, weight: Array
     ) -> Prepared:
-        return _with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))
-
-
-def _with_waste(problem: Problem, prepared: Prepared) -> Prepared:
-    """The row's note carries the share of the GEMM's products that meet padding zeros."""
-    facts = {**prepared.facts, "wasted_products": round(wasted_fraction(problem), 4)}
-    return Prepared(prepared.call, prepared.fetch, prepared.synchronize, facts)
+        return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))

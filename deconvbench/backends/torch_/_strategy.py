@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable
 
 import torch
 
@@ -64,8 +65,17 @@ class TorchStrategy(Strategy):
         )
 
 
+Grads = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+"""``(grad_input, grad_weight, grad_bias)``; grad_bias is None when the problem has no bias."""
+Backward = Callable[[Problem, torch.Tensor, torch.Tensor, torch.Tensor], Grads]
+
+
 class AutogradStrategy(TorchStrategy):
-    """A forward written in torch ops; its backward, unless overridden, autograd over it."""
+    """A forward written in torch ops; its backward autograd over it, unless the strategy
+    names an ``explicit_backward`` (its gradients written out in torch ops)."""
+
+    explicit_backward: Backward | None = None
+    """``backward(problem, grad_output, x, weight)``, a staticmethod; None: autograd."""
 
     @abstractmethod
     def forward(
@@ -88,6 +98,14 @@ class AutogradStrategy(TorchStrategy):
         self, problem: Problem, grad_output: Array, x: Array, weight: Array
     ) -> Prepared:
         dev = self.torch_device
+        explicit = self.explicit_backward
+        if explicit is not None:
+            go, xw, ww = (dev.tensor(a, problem.dtype) for a in (grad_output, x, weight))
+
+            def explicit_call() -> Grads:
+                return explicit(problem, go, xw, ww)
+
+            return Prepared(dev.timed(explicit_call), fetch, dev.synchronize)
         xt = dev.tensor(x, problem.dtype, requires_grad=True)
         wt = dev.tensor(weight, problem.dtype, requires_grad=True)
         # The bias's value does not enter any gradient; it only has to be in the graph.

@@ -29,12 +29,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the torch idiom)
 
 from ...problem import Pass, Problem
-from ..strategy import Array, Prepared
 from ._common import (
     CONV,
     bias_view,
     conv_weight,
-    fetch,
     library_allowance,
     pad_amounts,
     slow_path_columns,
@@ -231,6 +229,7 @@ class Subpixel(AutogradStrategy):
 
     algorithm = "subpixel"
     description = "s^d phase convolutions on the undilated input, interleaved by strided slices"
+    explicit_backward = staticmethod(backward)
 
     def forward(
         self, problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
@@ -268,13 +267,3 @@ class Subpixel(AutogradStrategy):
         grads = x + w + 2 * out + 3 * padded + w + w + b
         return (y + x + w + w + grads + conv) * problem.itemsize
 
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        dev = self.torch_device
-        go, xt, wt = (dev.tensor(a, problem.dtype) for a in (grad_output, x, weight))
-
-        def call() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-            return backward(problem, go, xt, wt)
-
-        return Prepared(dev.timed(call), fetch, dev.synchronize)

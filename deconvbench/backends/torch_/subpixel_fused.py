@@ -39,10 +39,10 @@ from ..numpy_._fused import (
     phase_count,
     phase_parts,
     tap_index,
-    wasted_fraction,
+    with_waste,
 )
 from ..strategy import Array, Prepared
-from ._common import CONV, fetch, library_allowance, pad_amounts, slow_path_columns
+from ._common import CONV, library_allowance, pad_amounts, slow_path_columns
 from ._strategy import AutogradStrategy
 
 
@@ -196,6 +196,8 @@ class SubpixelFused(AutogradStrategy):
         "products when s ∤ k"
     )
 
+    explicit_backward = staticmethod(backward)
+
     def forward(
         self, problem: Problem, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
@@ -231,21 +233,9 @@ class SubpixelFused(AutogradStrategy):
     def prepare_forward(
         self, problem: Problem, x: Array, weight: Array, bias: Array | None
     ) -> Prepared:
-        return _with_waste(problem, super().prepare_forward(problem, x, weight, bias))
+        return with_waste(problem, super().prepare_forward(problem, x, weight, bias))
 
     def prepare_backward(
         self, problem: Problem, grad_output: Array, x: Array, weight: Array
     ) -> Prepared:
-        dev = self.torch_device
-        go, xt, wt = (dev.tensor(a, problem.dtype) for a in (grad_output, x, weight))
-
-        def call() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-            return backward(problem, go, xt, wt)
-
-        return _with_waste(problem, Prepared(dev.timed(call), fetch, dev.synchronize))
-
-
-def _with_waste(problem: Problem, prepared: Prepared) -> Prepared:
-    """The row's note carries the share of the convolution's products that meet zeros."""
-    facts = {**prepared.facts, "wasted_products": round(wasted_fraction(problem), 4)}
-    return Prepared(prepared.call, prepared.fetch, prepared.synchronize, facts)
+        return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))
