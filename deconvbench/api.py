@@ -56,12 +56,9 @@ def _problem_from_arrays(
         )
     if weight.dtype != x.dtype:
         raise ProblemError(f"weight: dtype {weight.dtype} differs from the input's {x.dtype}")
-    return Problem.create(
-        batch=int(x.shape[0]),
-        in_channels=int(x.shape[1]),
-        out_channels=int(weight.shape[1]) * groups,
-        input=tuple(int(s) for s in x.shape[2:]),
-        kernel=tuple(int(s) for s in weight.shape[2:]),
+    return Problem.from_shapes(
+        x.shape,
+        weight.shape,
         stride=stride,
         padding=padding,
         output_padding=output_padding,

@@ -115,6 +115,37 @@ class Problem:
             dtype=dtype,
         )
 
+    @classmethod
+    def from_shapes(
+        cls,
+        x_shape: Sequence[int],
+        weight_shape: Sequence[int],
+        *,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        output_padding: IntOrTuple = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = False,
+        dtype: str = "float32",
+    ) -> Problem:
+        """The problem of ``conv_transpose(x, weight, ...)`` from its operands' shapes in
+        torch's layout: x ``(N, Cin, *spatial)``, weight ``(Cin, Cout/groups, *kernel)``."""
+        return cls.create(
+            batch=int(x_shape[0]),
+            in_channels=int(x_shape[1]),
+            out_channels=int(weight_shape[1]) * groups,
+            input=tuple(int(s) for s in x_shape[2:]),
+            kernel=tuple(int(s) for s in weight_shape[2:]),
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            dtype=dtype,
+        )
+
     def __post_init__(self) -> None:
         for name in ("batch", "in_channels", "out_channels", "groups"):
             value = getattr(self, name)

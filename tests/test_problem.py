@@ -178,3 +178,13 @@ def test_flops_reaching_output_matches_a_brute_force_count(spec: dict[str, objec
     assert p.flops_reaching("backward") == 2 * p.flops_forward_reaching + p.flops_grad_bias
     no_padding = Problem.create(batch=1, in_channels=2, out_channels=3, input=(5, 4), kernel=3)
     assert no_padding.flops_forward_reaching == no_padding.flops_forward
+
+
+def test_from_shapes_reads_torchs_layout() -> None:
+    """x (N, Cin, *spatial), weight (Cin, Cout/groups, *kernel): out_channels is the
+    weight's second dimension times groups."""
+    got = Problem.from_shapes((2, 6, 5, 7), (6, 4, 3, 2), stride=2, padding=(1, 0), groups=3,
+                              bias=True, dtype="float64")  # fmt: skip
+    assert got == Problem.create(batch=2, in_channels=6, out_channels=12, input=(5, 7),
+                                 kernel=(3, 2), stride=2, padding=(1, 0), groups=3, bias=True,
+                                 dtype="float64")  # fmt: skip

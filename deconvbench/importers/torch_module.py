@@ -169,12 +169,9 @@ def _problem(arguments: Mapping[str, object]) -> Problem:
     ndim = weight.dim() - 2
     groups = arguments.get("groups", 1)
     assert isinstance(groups, int)
-    return Problem.create(
-        batch=x.shape[0],
-        in_channels=x.shape[1],
-        out_channels=weight.shape[1] * groups,
-        input=tuple(x.shape[2:]),
-        kernel=tuple(weight.shape[2:]),
+    return Problem.from_shapes(
+        x.shape,
+        weight.shape,
         stride=_ints(arguments.get("stride", 1), ndim),
         padding=_ints(arguments.get("padding", 0), ndim),
         output_padding=_ints(arguments.get("output_padding", 0), ndim),

@@ -135,12 +135,9 @@ def make_problem(
         return f"device {x.device.type} is not one a plan covers"
     stride, padding, output_padding, dilation, groups = config
     try:
-        return Problem.create(
-            batch=int(x.shape[0]),
-            in_channels=int(x.shape[1]),
-            out_channels=int(weight.shape[1]) * groups,
-            input=tuple(int(s) for s in x.shape[2:]),
-            kernel=tuple(int(s) for s in weight.shape[2:]),
+        return Problem.from_shapes(
+            x.shape,
+            weight.shape,
             stride=tuple(stride),
             padding=tuple(padding),
             output_padding=tuple(output_padding),
