@@ -36,6 +36,7 @@ import copy
 import csv
 import functools
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -52,29 +53,11 @@ from deconvbench.harness.threads import limit_threads
 from deconvbench.nn import apply_plan
 from deconvbench.results.plan_file import Plan, PlanEntry, read_plan
 
-NZ, NGF, NC = 100, 64, 3
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for examples/
+from examples.models.dcgan import NZ, Generator  # found through the path above
+
 PLAIN = "torch"
 """Variant A's name; each plan's variant is ``plan:<file stem>``."""
-
-
-def generator() -> nn.Sequential:
-    """pytorch/examples dcgan/main.py ``Generator.main``, as written there."""
-    return nn.Sequential(
-        nn.ConvTranspose2d(NZ, NGF * 8, 4, 1, 0, bias=False),
-        nn.BatchNorm2d(NGF * 8),
-        nn.ReLU(True),
-        nn.ConvTranspose2d(NGF * 8, NGF * 4, 4, 2, 1, bias=False),
-        nn.BatchNorm2d(NGF * 4),
-        nn.ReLU(True),
-        nn.ConvTranspose2d(NGF * 4, NGF * 2, 4, 2, 1, bias=False),
-        nn.BatchNorm2d(NGF * 2),
-        nn.ReLU(True),
-        nn.ConvTranspose2d(NGF * 2, NGF, 4, 2, 1, bias=False),
-        nn.BatchNorm2d(NGF),
-        nn.ReLU(True),
-        nn.ConvTranspose2d(NGF, NC, 4, 2, 1, bias=False),
-        nn.Tanh(),
-    )
 
 
 def train_step(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
@@ -176,12 +159,14 @@ def print_layers(
     rows: list[dict[str, object]] = []
     print("  per layer, in the model (ms; plan's isolated figures in brackets):")
     for key in times[PLAIN]:
-        line = f"    {key[0]:>3} {key[1]:8s} {PLAIN} {times[PLAIN][key]:7.3f}"
-        row: dict[str, object] = {"batch": batch, "layer": key[0], "pass": key[1],
+        layer, pass_ = key
+        line = f"    {layer:>7} {pass_:8s} {PLAIN} {times[PLAIN][key]:7.3f}"
+        row: dict[str, object] = {"batch": batch, "layer": layer, "pass": pass_,
                                   "torch_ms": times[PLAIN][key]}  # fmt: skip
         for name, plan in plans.items():
-            entry = plan_entry(plan, batch, int(key[0]), key[1])
-            ran = route_side(models[name], batch, int(key[0]), key[1])
+            conv = cast(nn.ConvTranspose2d, models[name].get_submodule(layer))
+            entry = plan_entry(plan, batch, conv, pass_)
+            ran = route_side(conv, batch, pass_)
             predicted = (
                 f" [{entry.native_ms:.3f} -> {entry.strategy_ms:.3f}]"
                 if entry is not None and entry.strategy == ran
@@ -195,30 +180,26 @@ def print_layers(
     return rows
 
 
-LAYER_PROBLEMS = {0: (NZ, NGF * 8), 3: (NGF * 8, NGF * 4), 6: (NGF * 4, NGF * 2),
-                  9: (NGF * 2, NGF), 12: (NGF, NC)}  # fmt: skip
-"""The generator's module index → (in, out) channels of its transposed convolution."""
-
-
-def route_side(model: nn.Module, batch: int, index: int, pass_: str) -> str:
-    """What the planned layer ``model[index]`` ran for this batch and pass, and why when it
-    was native: its dispatcher's route (``deconvbench.nn.dispatch``)."""
-    layer = cast(nn.Sequential, model)[index]
+def route_side(layer: nn.ConvTranspose2d, batch: int, pass_: str) -> str:
+    """What the planned ``layer`` ran for this batch and pass, and why when it was native:
+    its dispatcher's route (``deconvbench.nn.dispatch``)."""
     dispatcher = layer.__dict__.get("_dispatcher")
-    cin, cout = LAYER_PROBLEMS[index]
     for route in getattr(dispatcher, "routes", {}).values():
         p = route.problem
-        if p is not None and (p.batch, p.in_channels, p.out_channels) == (batch, cin, cout):
+        if p is not None and (p.batch, p.in_channels, p.out_channels) == (
+            batch, layer.in_channels, layer.out_channels
+        ):  # fmt: skip
             side = route.forward if pass_ == "forward" else route.backward
             return side.name if side.runner is not None else f"native ({side.reason})"
     return "native (no route)"
 
 
-def plan_entry(plan: Plan, batch: int, index: int, pass_: str) -> PlanEntry | None:
-    cin, cout = LAYER_PROBLEMS[index]
+def plan_entry(plan: Plan, batch: int, layer: nn.ConvTranspose2d, pass_: str) -> PlanEntry | None:
+    """The plan's entry for ``layer`` at this batch and pass (None: the plan has none)."""
+    want = (batch, layer.in_channels, layer.out_channels, pass_)
     for entry in plan.entries:
         p = entry.problem
-        if (p.batch, p.in_channels, p.out_channels, entry.pass_) == (batch, cin, cout, pass_):
+        if (p.batch, p.in_channels, p.out_channels, entry.pass_) == want:
             return entry
     return None
 
@@ -248,7 +229,7 @@ def main() -> None:
     with limit_threads(args.threads) as threads:
         memory = set_memory_state("warm")
         torch.manual_seed(0)
-        plain = generator()
+        plain = Generator()
         models: dict[str, nn.Module] = {PLAIN: plain}
         models.update({name: apply_plan(copy.deepcopy(plain), plan) for name, plan in
                        plans.items()})  # fmt: skip
