@@ -125,9 +125,9 @@ def plan_(
     for skipped in planned.skipped:
         screen.note(f"no entry for {skipped.problem} {skipped.pass_}: {skipped.reason}")
     foreign = sorted(
-        {e.strategy for e in planned.plan.entries if e.replaces_native}
-        - {e.strategy for e in planned.plan.entries if e.strategy.startswith("torch-")}
-    )
+        {e.strategy for e in planned.plan.entries
+         if e.replaces_native and not e.strategy.startswith("torch-")}
+    )  # fmt: skip
     if foreign:
         screen.note(
             f"{', '.join(foreign)}: {'runs' if len(foreign) == 1 else 'run'} on a thread pool "

@@ -34,7 +34,7 @@ import torch
 from torch.library import custom_op
 
 from .dispatch import live, native_route
-from .function import Config, native_forward, run_backward, run_forward
+from .function import Config, autocast, native_forward, run_backward, run_forward
 
 _NO_PLAN = native_route("the plan's dispatcher is gone")
 
@@ -177,7 +177,7 @@ def planned_op(
 ) -> torch.Tensor:
     """The call under ``torch.compile``: native under autocast (as in eager mode), else
     the custom op."""
-    if torch.is_autocast_enabled(x.device.type):
+    if autocast(x):
         return native_forward(x, weight, bias, config)
     stride, padding, output_padding, dilation, groups = config
     y: torch.Tensor = conv_transpose_op(

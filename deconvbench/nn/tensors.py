@@ -23,16 +23,9 @@ import numpy as np
 import torch
 
 from ..backends.strategy import Array
+from ..backends.torch_._common import TORCH_DTYPES
 
-HOST_DTYPES: frozenset[torch.dtype] = frozenset({torch.float16, torch.float32, torch.float64})
-"""Tensor dtypes numpy shares memory with (numpy has no bfloat16)."""
-
-TORCH_DTYPE_NAMES: dict[torch.dtype, str] = {
-    torch.float16: "float16",
-    torch.bfloat16: "bfloat16",
-    torch.float32: "float32",
-    torch.float64: "float64",
-}
+TORCH_DTYPE_NAMES: dict[torch.dtype, str] = {t: name for name, t in TORCH_DTYPES.items()}
 """The dtypes a :class:`~deconvbench.problem.Problem` can have, by torch dtype."""
 
 COPY_BYTES_PER_MS = 6e6
@@ -42,11 +35,6 @@ Measured on the reference 2-vCPU EPYC with torch 2.13: NCHW to channels-last con
 0.5 to 8 MB ran at 6 to 13 GB/s, the reverse at 6 to 13 GB/s, a contiguous clone at 17 to
 80 GB/s. The low end is taken so a copy is never assumed cheaper than it is.
 """
-
-
-def is_host_array(t: torch.Tensor) -> bool:
-    """Whether numpy can see ``t`` as it is: a CPU tensor of a dtype numpy has."""
-    return t.device.type == "cpu" and t.dtype in HOST_DTYPES
 
 
 def host_view(t: torch.Tensor) -> Array:
