@@ -37,3 +37,19 @@ if ! "$py" -c "import torch" 2>/dev/null; then
 fi
 "$py" -m pip install --quiet -e '.[dev,numba,plot,onnx,onnxruntime,jax,openvino]'
 echo "deconvbench is set up in $venv ($("$py" -c 'import torch; print("torch", torch.__version__)'))"
+
+# Check every strategy against the float64 reference on the smoke suite, which also compiles the
+# JIT strategies' kernels into their on-disk caches (numba's beside its sources, inductor's in the
+# temp folder): on a new machine that is about a minute, which the first `run` then does not pay.
+# DECONVBENCH_SETUP_VERIFY=0 skips it.
+if [ "${DECONVBENCH_SETUP_VERIFY:-1}" != 0 ]; then
+    log=$(mktemp)
+    echo "verifying every strategy on the smoke suite (compiling the JIT kernels the first time)"
+    if NO_COLOR=1 "$venv/bin/deconvbench" verify --suite smoke >"$log" 2>&1; then
+        echo "verified: $(tail -n 1 "$log")"
+    else
+        cat "$log"
+        echo "setup: warning: 'deconvbench verify --suite smoke' failed (above); deconvbench is installed"
+    fi
+    rm -f "$log"
+fi

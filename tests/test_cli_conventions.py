@@ -256,6 +256,19 @@ def test_the_case_example_is_not_cut_in_rich_help(monkeypatch: pytest.MonkeyPatc
     assert "…" not in out and "padding=1'" in out
 
 
+@pytest.mark.parametrize("plain", [True, False], ids=["plain", "rich"])
+def test_the_list_of_commands_shows_each_summary_whole(
+    plain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conventions, "plain_help", lambda stream=None: plain)
+    code, out, _ = invoke("--help", env={"COLUMNS": "80", "NO_COLOR": ""})
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", out).split())
+    assert code == 0 and "…" not in out
+    for command in get_command(cli.app).commands.values():  # type: ignore[attr-defined]
+        summary = " ".join((command.help or "").split("\n\n")[0].split())
+        assert summary in text, f"{command.name}: {summary!r} cut"
+
+
 def test_verify_writes_its_rows_with_o(tmp_path: Path) -> None:
     out = tmp_path / "v.csv"
     code, _, err = invoke("verify", "--case", GOOD, "--impl", "numpy/direct", "-o", str(out))

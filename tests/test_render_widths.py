@@ -23,14 +23,20 @@ from test_render import row as run_row
 from test_render_compare import every_verdict
 
 from deconvbench.analysis import report
+from deconvbench.analysis.model_totals import MIX, ModelTotals, Total
 from deconvbench.analysis.speedups import speedups
+from deconvbench.problem import Problem
 from deconvbench.registry import Implementation
 from deconvbench.render import PLAIN, RICH, Glyphs, info
 from deconvbench.render import _format as fmt
 from deconvbench.render import compare as cmp_out
+from deconvbench.render import plan as plan_out
 from deconvbench.render import report as report_out
 from deconvbench.render import table as tables
 from deconvbench.render.fit import FitTable, wrap
+from deconvbench.render.model_table import model_total_table
+from deconvbench.results.plan_file import Plan, PlanEntry
+from deconvbench.results.reader import read_results
 
 from helpers import frame, noise
 from helpers import row as file_row
@@ -101,8 +107,10 @@ def check_complete(table: FitTable, text: str, width: int) -> None:
     assert hidden == set(table.left_out(table.layout(width)))
     for r in table.rows:
         for column, cell in zip(table.columns, r.cells, strict=True):
-            if column.header not in hidden and cell.plain:
-                assert appears(text, cell.plain), f"{cell.plain!r} ({column.header}) is cut"
+            if column.header in hidden:
+                continue
+            for piece in filter(None, cell.plain.split("\n")):  # a cell's lines, one under another
+                assert appears(text, piece), f"{piece!r} ({column.header}) is cut"
         if r.note is not None:
             assert appears(text, r.note.plain), f"note {r.note.plain!r} is cut"
 
@@ -163,6 +171,78 @@ def speedup_fixture(tmp_path: Path) -> object:
         file_row("numpy/direct", case="alone", samples=[1.0] * 5),
     ]
     return speedups(frame(tmp_path, rows), "torch-cpu/native")
+
+
+def env_facts() -> dict[str, object]:
+    """Facts as ``env.collect()`` gives them: a long path, lists, build flags, thread pools
+    (one line each), a section that is missing with its reason, an empty one."""
+    return {
+        "collected_at": "2026-11-30T12:52:13+00:00",
+        "deconvbench": {"version": "0.1.0",
+                        "git_revision": "8ab17721e893ba698796a1f075959fbab35ca4ad"},
+        "numpy": {"blas_library": "/work/main/.venv/lib/python3.11/site-packages/numpy.libs/"
+                                  "libscipy_openblas64_-32a4b2a6.so", "blas_threads": 2},
+        "cpu": {"isa": ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                        "avx512_vnni", "avx512_bf16"], "governor": None, "smt": False},
+        "torch": {"build": {"BLAS_INFO": "mkl", "LAPACK_INFO": "mkl", "USE_CUDNN": "OFF",
+                            "USE_MKL": "ON", "USE_MKLDNN": "ON", "USE_OPENMP": "ON"}},
+        "cuda": {"available": False, "reason": "this torch is a CPU-only build"},
+        "threadpools": {"pools": [
+            {"user_api": "openmp", "internal_api": "openmp", "num_threads": 2},
+            {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31.188.0",
+             "num_threads": 2, "threading_layer": "pthreads", "architecture": "SkylakeX"}]},
+        "variables": {},
+    }  # fmt: skip
+
+
+def model_totals_fixture() -> ModelTotals:
+    """A model's totals: the mix, strategies with the longest names, one without backward."""
+    totals = (
+        Total("torch-cpu/native", 21.96, 37.51),
+        Total(LONG, 20.44, 40.45),
+        Total("numpy/subpixel-fused", 36.61, None),
+        Total("numba/direct", 728.6, 1502.0),
+    )
+    choices = {"forward": {"main.0": "numpy/gemm-col2im", "main.3": LONG, "main.12": LONG},
+               "backward": {"main.0": "numpy/subpixel", "main.3": "torch-cpu/native",
+                            "main.12": LONG}}  # fmt: skip
+    return ModelTotals("dcgan-model", "float32", "cpu", 3, 5, totals, Total(MIX, 18.84, 36.22),
+                       choices, "torch-cpu/native")  # fmt: skip
+
+
+def plan_fixture() -> Plan:
+    """Entries that replace native (with and without an interval) and that keep it."""
+    big = Problem.create(batch=16, in_channels=128, out_channels=64, input=(16, 16), kernel=4,
+                         stride=2, padding=1)  # fmt: skip
+    small = Problem.create(batch=2, in_channels=3, out_channels=4, input=(5, 6, 7), kernel=3,
+                           stride=2, padding=1, output_padding=1, dilation=2,
+                           bias=True)  # fmt: skip
+
+    def entry(
+        problem: Problem, pass_: str, strategy: str, reason: str, **values: object
+    ) -> PlanEntry:
+        base: dict[str, object] = dict(
+            problem=problem, device="cpu", pass_=pass_, strategy=strategy,
+            native="torch-cpu/native", native_ms=5.919, strategy_ms=4.906, speedup=1.207,
+            ci_low=1.15, ci_high=1.26, p_value=5.1e-12, contender=strategy, reason=reason,
+            source="dcgan.csv: dcgan/g4",
+        )  # fmt: skip
+        base.update(values)
+        return PlanEntry(**base)  # type: ignore[arg-type]
+
+    kept = ("kept torch-cpu/native: torch-cpu/native-channels-last noisy: too dispersed: 95% CI "
+            "0.939-1.078 (rounds 3+3, fastest each) reaches past 5.0% on both sides")  # fmt: skip
+    entries = (
+        entry(big, "forward", LONG,
+              "20.7% faster (> 5.0%), p = 5.1e-12 (rounds 3+3, fastest each)"),
+        entry(big, "backward", "torch-cpu/native", kept, strategy_ms=10.24, speedup=1.0),
+        entry(small, "forward", "numpy/gemm-col2im", "54.2% faster (> 5.0%), p = 5.7e-28",
+              native_ms=0.9765, strategy_ms=0.6334, speedup=1.54, ci_low=None, ci_high=None),
+        entry(small, "backward", "torch-cuda/native", "torch-cuda/native is the fastest measured",
+              native="torch-cuda/native", native_ms=0.01935, speedup=1.0, device="cuda"),
+    )  # fmt: skip
+    rule = {"threshold": 0.05, "statistic": "median", "alpha": 0.05, "impl": ["torch-*", "numpy/*"]}
+    return Plan({"cpu": "AMD EPYC"}, rule, entries)
 
 
 # --- the tables ----------------------------------------------------------------------------
@@ -256,6 +336,63 @@ def test_list_table(width: int) -> None:
     lines = text.splitlines()
     # The description is never squeezed into a narrow column beside padded ones.
     assert all(len(line) <= width for line in lines)
+
+
+@pytest.mark.parametrize("glyphs", [RICH, PLAIN], ids=["rich", "plain"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_env_table(width: int, glyphs: Glyphs) -> None:
+    table = info.env_table(env_facts(), glyphs)
+    text = _golden("env", glyphs, width, table)
+    check_complete(table, text, width)
+    assert not left_out(text) and all(len(line) <= width for line in text.splitlines())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_model_total_table(width: int) -> None:
+    totals = model_totals_fixture()
+    table = model_total_table(totals)
+    text = _golden("model_total", RICH, width, table)
+    check_complete(table, text, width)
+    assert appears(text, f"{MIX}, forward: main.0 numpy/gemm-col2im, main.3 {LONG}, main.12 {LONG}")
+    assert all(len(line) <= width for line in text.splitlines())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_plan_table(width: int) -> None:
+    plan = plan_fixture()
+    table = plan_out.plan_table(plan)
+    text = _golden("plan", RICH, width, table)
+    check_complete(table, text, width)
+    assert appears(text, "(rule: 5% on the median, alpha 0.05; only torch-*, numpy/*)")
+    for e in plan.entries:
+        assert appears(text, str(e.problem)) and appears(text, e.reason)
+    assert all(len(line) <= width for line in text.splitlines())
+
+
+def test_empty_columns_give_way_first_and_are_not_named() -> None:
+    rows = [r for r in run_rows() if r["implementation"] == "numpy/direct"]
+    table = tables.summary_table(rows)  # one strategy: no speedup, no baseline
+    text = shown(table, RICH, 80)
+    check_complete(table, text, 80)
+    assert "speedup" not in text and "baseline" not in text and not left_out(text)
+    assert "GF/s" in text or "GFLOP/s" in text
+    wide = shown(table, RICH, 200)
+    assert "speedup" in wide and "baseline" in wide  # where everything fits, nothing goes
+
+
+def test_readme_example_is_what_run_prints_at_100_columns() -> None:
+    """README.md's example output: the committed dcgan run's g2 table and summary, as ``run``
+    prints them at its end into a 100-column pipe (plain glyphs)."""
+    root = Path(__file__).resolve().parent.parent
+    frame = read_results(root / "results/cpu-epyc-2vcpu/dcgan.csv")
+    rows = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+    g2 = next(g for g in tables.group_by_case(rows) if g[0]["case"] == "g2")
+    parts = [tables.case_table(g2, None, PLAIN), tables.summary_table(rows, None, PLAIN)]
+    want = "\n\n".join(shown(t, PLAIN, 100).strip("\n") for t in parts)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = readme[readme.index("## Example output") :]
+    block = example[example.index("```text\n") + 8 : example.index("\n```\n")]
+    assert block == want, "regenerate README.md's example output from the current tables"
 
 
 def _fit_tables(renderable: RenderableType) -> Iterable[FitTable]:

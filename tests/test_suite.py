@@ -11,6 +11,7 @@ from hypothesis import given
 from deconvbench.cases.case import CLI_SUITE
 from deconvbench.cases.case_spec import parse_case
 from deconvbench.cases.gather import cases_for
+from deconvbench.cases.measure_table import MeasureRequest
 from deconvbench.cases.suite_file import Suite, load_suite, shipped_suites, suite_names
 from deconvbench.errors import InputError
 from deconvbench.problem import PASSES, Problem
@@ -360,6 +361,42 @@ BAD_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
         "kernel=[3]\nstride=[4, 2]\noutput_padding=[3]\n",
         ("sweep #1 's{stride}'", "generated case 's2'", "output_padding: must satisfy"),
     ),
+    "measure-not-table": (
+        HEAD + "measure = 3\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]:", "table"),
+    ),
+    "measure-unknown-key": (
+        HEAD + "[measure]\nprecison = 0.05\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: unknown key 'precison'", "did you mean 'precision'"),
+    ),
+    "measure-precision-range": (
+        HEAD + "[measure]\nprecision = \"50\"\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: precision:", '"50" (a string)'),
+    ),
+    "measure-precision-percent-range": (
+        HEAD + "[measure]\nprecision = \"150%\"\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: precision:", "150%"),
+    ),
+    "measure-budget-zero": (
+        HEAD + "[measure]\nbudget = 0\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: budget: must be > 0 seconds",),
+    ),
+    "measure-budget-string": (
+        HEAD + "[measure]\nbudget = \"1s\"\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: budget: must be a number of seconds",),
+    ),
+    "measure-warmup-negative": (
+        HEAD + "[measure]\nwarmup = -1\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: warmup: must be >= 0 seconds",),
+    ),
+    "measure-warmup-inf": (
+        HEAD + "[measure]\nwarmup = inf\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: warmup: must be >= 0 seconds",),
+    ),
+    "measure-min-samples-bool": (
+        HEAD + "[measure]\nmin_samples = true\n[[case]]\nname='a'\n" + CASE,
+        ("[measure]: min_samples: must be an integer >= 1",),
+    ),
     "sweep-too-big": (
         HEAD + "[[sweep]]\nname='b{batch}'\nin_channels=[1]\nout_channels=[1]\ninput=[[4]]\n"
         f"kernel=[1]\nbatch={list(range(1, 102))}\nstride={list(range(1, 102))}\n",
@@ -374,6 +411,21 @@ def test_bad_suite_file_names_file_entry_and_key(tmp_path: Path, label: str) -> 
     message = load_error(tmp_path, text)
     for fragment in expected:
         assert fragment in message, (fragment, message)
+
+
+def test_measure_table_is_read_in_both_spellings(tmp_path: Path) -> None:
+    text = HEAD + "[measure]\nprecision = \"5%\"\nbudget = 2\nwarmup = 0\nmin_samples = 3\n"
+    suite = load(tmp_path, text + "[[case]]\nname='a'\n" + CASE)
+    assert suite.measure == MeasureRequest(0.05, budget_s=2.0, warmup_s=0.0, min_samples=3)
+    fraction = load(tmp_path, HEAD + "[measure]\nprecision = 0.1\n[[case]]\nname='a'\n" + CASE)
+    assert fraction.measure == MeasureRequest(precision=0.1)
+    assert load(tmp_path, HEAD + "[[case]]\nname='a'\n" + CASE).measure == MeasureRequest()
+
+
+def test_smoke_asks_for_a_quick_measurement() -> None:
+    asked = load_suite("smoke").measure
+    assert asked.precision is not None and asked.precision > 0.02
+    assert asked.warmup_s is not None and asked.warmup_s < 0.05
 
 
 def test_unreadable_paths(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from ..errors import InputError
 from ..problem import DTYPES
 from .case import Case
 from .case_spec import parse_case
+from .measure_table import MeasureRequest
 from .suite_file import load_suite
 
 
@@ -42,3 +43,13 @@ def cases_for(suites: list[str], case_specs: list[str], dtype: str | None = None
             raise InputError(f"{label}: the same case as {seen[key]} ({case.name!r})")
         seen[key] = label
     return [case for _, case in cases]
+
+
+def measure_requests(suites: list[str], case_specs: list[str]) -> list[tuple[str, MeasureRequest]]:
+    """What each source of cases asks of the timing: every named suite's ``[measure]`` table
+    (empty when it has none), and the run's defaults for ``--case`` strings, labelled
+    ``suite 'smoke'`` or ``--case``."""
+    requests = {f"suite {s.name!r}": s.measure for s in map(load_suite, suites)}
+    if case_specs:
+        requests["--case"] = MeasureRequest()
+    return list(requests.items())

@@ -10,6 +10,7 @@ The format is documented in ``docs/suite-format.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .case import Case
+from .measure_table import MeasureRequest, parse_measure
 from .values import (
     CHECKERS,
     DEFAULTS,
@@ -51,6 +53,8 @@ class Suite:
     description: str
     path: Path
     cases: tuple[Case, ...]
+    measure: MeasureRequest = dataclasses.field(default_factory=MeasureRequest)
+    """The timing settings the suite asks for (its ``[measure]`` table)."""
 
 
 def _defaults(table: object) -> dict[str, object]:
@@ -168,7 +172,7 @@ def _label(kind: str, index: int, table: Mapping[str, object]) -> str:
 def _parse_document(doc: dict[str, object], path: Path) -> Suite:
     where = str(path)
     try:
-        check_keys(doc, ("name", "description", "defaults", "case", "sweep"))
+        check_keys(doc, ("name", "description", "defaults", "measure", "case", "sweep"))
         missing = [k for k in ("name", "description") if k not in doc]
         if missing:
             raise Bad(f"missing top-level key {missing[0]!r}")
@@ -182,6 +186,10 @@ def _parse_document(doc: dict[str, object], path: Path) -> Suite:
         defaults = _defaults(doc.get("defaults", {}))
     except Bad as e:
         raise error(where, f"[defaults]: {e}") from None
+    try:
+        measure = parse_measure(doc.get("measure", {}))
+    except Bad as e:
+        raise error(where, f"[measure]: {e}") from None
     cases: list[Case] = []
     owner: dict[str, str] = {}  # case name -> the entry that made it
     entries = [(_label("case", i, t), _case, t) for i, t in enumerate(cases_t, 1)]
@@ -198,7 +206,7 @@ def _parse_document(doc: dict[str, object], path: Path) -> Suite:
                 )
             owner[case.name] = label
             cases.append(replace(case, suite=name))
-    return Suite(name, description, path, tuple(cases))
+    return Suite(name, description, path, tuple(cases), measure)
 
 
 def _load_file(path: Path) -> Suite:

@@ -116,6 +116,14 @@ class _PlainHelp:
 class PlainCommand(_PlainHelp, TyperCommand):
     """A command with :func:`plain_params` and, off a terminal, plain help."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The list of commands shows the help's first paragraph whole, wrapped to the width:
+        # click derives its own by cutting at 45 characters with "...", and typer's rich
+        # help keeps the docstring's line breaks.
+        if self.short_help is None and self.help:
+            self.short_help = " ".join(self.help.split("\n\n")[0].split())
+
 
 class PlainGroup(_PlainHelp, TyperGroup):
     """The root group, with the same conventions as :class:`PlainCommand`; help or a usage
@@ -135,6 +143,7 @@ class PlainGroup(_PlainHelp, TyperGroup):
         except BrokenPipeError:
             quiet_stdout()
             raise Exit(BROKEN_PIPE) from None
+
 
 def _flags(command: Any) -> set[str]:
     return {

@@ -116,22 +116,43 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an exis
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue an existing output, skipping its rows.")
 ]
+SUITE_OR_DEFAULT = "default: {}, or what the suites' [measure] tables ask"
 BudgetOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--budget", metavar="SECONDS", help="At most this many seconds sampling a measurement."
+        "--budget",
+        metavar="SECONDS",
+        help="At most this many seconds sampling a measurement "
+        f"({SUITE_OR_DEFAULT.format('1.0')}).",
     ),
 ]
 PrecisionOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--precision",
         metavar="FRACTION",
-        help="Target half-width of the median's 95% CI, relative: 2% or 0.02.",
+        help="Target half-width of the median's 95% CI, relative: 2% or 0.02 "
+        f"({SUITE_OR_DEFAULT.format('2%')}).",
     ),
 ]
 MinSamplesOpt = Annotated[
-    int, typer.Option("--min-samples", min=1, metavar="N", help="Fewest samples.")
+    int | None,
+    typer.Option(
+        "--min-samples",
+        min=1,
+        metavar="N",
+        help=f"Fewest samples ({SUITE_OR_DEFAULT.format('5')}).",
+    ),
+]
+WarmupOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--warmup",
+        min=0.0,
+        metavar="SECONDS",
+        help="Warm-up before each measurement's calibration "
+        f"({SUITE_OR_DEFAULT.format('0.05')}).",
+    ),
 ]
 RoundsOpt = Annotated[
     int,

@@ -14,7 +14,8 @@ from .. import env
 from ..analysis.model_totals import model_totals
 from ..backends.strategy import Strategy
 from ..cases.case import Case
-from ..cases.gather import cases_for
+from ..cases.gather import cases_for, measure_requests
+from ..cases.measure_table import MeasureRequest
 from ..env import load
 from ..errors import InputError
 from ..harness.peak import Calibration, calibrate_peaks_with_reasons, theoretical_peaks
@@ -29,7 +30,7 @@ from ..results.journal import Journal
 from ..results.schema import FAILED_STATUSES, RowLike
 from ..results.sidecar import read_sidecar, write_sidecar
 from ..results.writer import ResultWriter
-from ..run import footprint, loop
+from ..run import footprint, loop, measure_settings
 from ..run.types import RunFacts, RunOptions, Task, utc_now
 from .app import command, exit_code, show_tracebacks
 from .options import (
@@ -58,6 +59,7 @@ from .options import (
     ThreadsOpt,
     TimeoutOpt,
     VerifyOutputOpt,
+    WarmupOpt,
     default_output,
     note_oversubscription,
     parse_dtype,
@@ -184,9 +186,10 @@ def run(
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
-    budget: BudgetOpt = 1.0,
-    precision: PrecisionOpt = "2%",
-    min_samples: MinSamplesOpt = 5,
+    budget: BudgetOpt = None,
+    precision: PrecisionOpt = None,
+    min_samples: MinSamplesOpt = None,
+    warmup: WarmupOpt = None,
     rounds: RoundsOpt = DEFAULT_ROUNDS,
     seed: SeedOpt = 0,
     baseline_impl: BaselineImplOpt = None,
@@ -204,13 +207,21 @@ def run(
     """
     if overwrite and resume:
         raise InputError("--overwrite and --resume exclude each other: choose one")
+    given = MeasureRequest(
+        precision=None if precision is None else parse_precision(precision),
+        budget_s=budget,
+        warmup_s=warmup,
+        min_samples=min_samples,
+    )
+    timing = measure_settings.resolve(given, measure_requests(suites or [], cases or []))
     options = RunOptions(
         passes=parse_passes(pass_),
         threads=threads,
         seed=seed,
-        budget_s=budget,
-        precision=parse_precision(precision),
-        min_samples=min_samples,
+        budget_s=float(timing.values.budget_s),  # type: ignore[arg-type]
+        precision=float(timing.values.precision),  # type: ignore[arg-type]
+        min_samples=int(timing.values.min_samples),  # type: ignore[arg-type]
+        warmup_s=float(timing.values.warmup_s),  # type: ignore[arg-type]
         l2_flush=l2_flush,
         isolate=isolate or allocator is not None,  # the allocator loads with a worker
         rounds=rounds,
@@ -221,6 +232,8 @@ def run(
     memory = _memory_facts(options)  # before the peak calibration, which allocates too
     screen = Screen.for_streams()
     note_oversubscription(threads, screen.note)
+    if chosen := timing.from_suites():
+        screen.note(f"timing as the suites ask: {'; '.join(chosen)}; options override", "dim")
     part = parse_shard(shard)
     case_list, strategies = _cases_and_strategies(
         suites, cases, dtype, impls, baseline_impl, screen
@@ -254,6 +267,7 @@ def run(
             "shard": shard,
             "threads": thread_facts,
             "memory": memory,
+            "timing": timing.facts(),
             "load": loads,
             **peak_facts,
             "env": machine,

@@ -7,7 +7,7 @@ harness, the statistics or the analysis own.
 - ``compare``: compare's exporters (table, markdown, csv, json);
 - ``report``, ``plots``: report's tables and PNG plots;
 - ``info``: the tables of ``list``, ``suites`` and ``env``;
-- ``model_table``: the model-total table (``report`` on imported suites);
+- ``model_table``: the model-total table (``run`` and ``report`` on imported suites);
 - ``plan``: the plan table and its machine (``plan``, ``plan show``);
 - ``export``: the trackers' formats (github-action-benchmark, bencher);
 - ``_format``, ``_tasks``: reading rows and tasks, shared by the above.

@@ -4,11 +4,13 @@ rich's own tables shrink every column once a table is too wide, and cut numbers 
 with "…". A :class:`FitTable` lays itself out for the width it gets, when it is printed, and
 gives way in a fixed order, each step only when the one before is not enough:
 
-1. notes (the last column) go to a line of their own under their row;
-2. the headers take their short forms;
-3. the least useful columns are left out, lowest ``drop`` rank first, and a line under the
+1. columns with no text in any row (a speedup without a baseline) are left out: they hide
+   nothing, so nothing names them;
+2. notes (the last column) go to a line of their own under their row;
+3. the headers take their short forms;
+4. the least useful columns are left out, lowest ``drop`` rank first, and a line under the
    table names them and where to see them;
-4. names wrap after ``/``, ``-``, ``,``, ``=`` or a space, first to ``SOFT_FLOOR`` characters,
+5. names wrap after ``/``, ``-``, ``,``, ``=`` or a space, first to ``SOFT_FLOOR`` characters,
    then (``drop`` ranks from ``HARD_WRAP`` up having given way in between) to their longest
    unbreakable piece.
 
@@ -186,9 +188,13 @@ class FitTable:
             widths = _shrink(widths, floors, excess)
         return Layout(tuple(shown), tuple(widths), short, 0)
 
-    def _inline(self, width: int) -> Layout | None:
+    def _empty(self, index: int) -> bool:
+        """A column with no text in any row (a table without rows keeps its columns)."""
+        return bool(self.rows) and not any(r.cells[index].plain for r in self.rows)
+
+    def _inline(self, width: int, shown: Sequence[int]) -> Layout | None:
         """Everything on its row, notes in the last column, when that column is wide enough."""
-        base = self._layout(range(len(self.columns)), False, width, "")
+        base = self._layout(shown, False, width, "")
         notes = self._notes()
         if not notes:
             return base
@@ -199,12 +205,14 @@ class FitTable:
         return None
 
     def _candidates(self, width: int) -> Iterator[Layout]:
-        inline = self._inline(width)
-        if inline is not None:
-            yield inline
         everything = list(range(len(self.columns)))
-        yield self._layout(everything, False, width, "")
-        shown, wrap_to = everything, ""
+        full = [i for i in everything if not self._empty(i)]
+        for shown in (everything, full):
+            inline = self._inline(width, shown)
+            if inline is not None:
+                yield inline
+        yield self._layout(full, False, width, "")
+        shown, wrap_to = full, ""
         for step in self._steps():
             if isinstance(step, str):
                 wrap_to = step
@@ -214,7 +222,11 @@ class FitTable:
 
     def _steps(self) -> list[int | str]:
         """Short headers (""), columns left out and wrapping, in the order they give way."""
-        ranked = sorted((c.drop, i) for i, c in enumerate(self.columns) if c.drop is not None)
+        ranked = sorted(
+            (c.drop, i)
+            for i, c in enumerate(self.columns)
+            if c.drop is not None and not self._empty(i)
+        )
         steps: list[int | str] = [""]
         for threshold, name in ((SOFT_WRAP, "soft"), (HARD_WRAP, "hard")):
             steps += [i for rank, i in ranked if rank < threshold and i not in steps]
@@ -234,14 +246,19 @@ class FitTable:
 
     def natural_width(self) -> int:
         """The width that shows everything on one line a row."""
-        inline = self._inline(10**6)
+        inline = self._inline(10**6, range(len(self.columns)))
         assert inline is not None
         return inline.total()
 
     # drawing
 
     def left_out(self, layout: Layout) -> list[str]:
-        return [c.header for i, c in enumerate(self.columns) if i not in layout.shown]
+        """The headers of the columns left out that had something to show."""
+        return [
+            c.header
+            for i, c in enumerate(self.columns)
+            if i not in layout.shown and not self._empty(i)
+        ]
 
     def _indent(self, layout: Layout) -> int:
         x = 1

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from rich.table import Table
 from rich.text import Text
 
 from ..registry import Implementation
@@ -101,24 +100,23 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def env_table(facts: Mapping[str, object], glyphs: Glyphs = RICH) -> Table:
-    """``env.collect()`` as section / key / value; a missing section shows its reason."""
-    table = Table(box=glyphs.box, pad_edge=False)
-    table.add_column("section", no_wrap=True, style="bold")
-    table.add_column("fact", no_wrap=True)
-    table.add_column("value", overflow="fold")
-    first = True
+ENV_COLUMNS = (Column("section"), Column("fact"), Column("value", wrap=True))
+
+
+def env_table(facts: Mapping[str, object], glyphs: Glyphs = RICH) -> FitTable:
+    """``env.collect()`` as section / key / value; a missing section shows its reason. Values
+    (paths, ISA lists, build flags) wrap after ``/``, ``-``, ``,``, ``=`` or a space."""
+    table = FitTable(ENV_COLUMNS, glyphs)
     for section, content in facts.items():
         if not isinstance(content, dict):
-            table.add_row(section, "", _value(content))
+            table.add_row(Text(section, style="bold"), "", _value(content))
             continue
-        if not first:
-            table.add_section()
-        first = False
+        table.add_section()
         items = list(content.items()) or [("", "(none set)")]
         for index, (key, value) in enumerate(items):
             style = "yellow" if key == "reason" else ""
-            table.add_row(section if index == 0 else "", key, Text(_value(value), style=style))
+            name = Text(section if index == 0 else "", style="bold")
+            table.add_row(name, key, Text(_value(value), style=style))
     return table
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from ..analysis.model_totals import MIX, ModelTotals, Total
 from . import _format as f
+from .fit import Column, FitTable
 from .glyphs import RICH, Glyphs
 
 MAX_CHOICES = 12
 """Cases up to which the table says which strategy the mix runs each with."""
+
+COLUMNS = (
+    Column("strategy", wrap=True),
+    Column("forward ms", "fwd ms", "right"),
+    Column("backward ms", "bwd ms", "right"),
+    Column("both ms", justify="right"),
+    Column("speedup", justify="right"),
+)
 
 
 def _speedup(totals: ModelTotals, total: Total) -> float | None:
@@ -25,22 +32,8 @@ def _speedup(totals: ModelTotals, total: Total) -> float | None:
     return None
 
 
-def model_total_table(totals: ModelTotals, glyphs: Glyphs = RICH) -> RenderableType:
-    title = (
-        f"model total: {totals.suite} ({totals.layers} layers in {totals.cases} cases, "
-        f"{totals.dtype}, {totals.device})"
-    )
-    table = Table(title=title, title_justify="left", box=glyphs.box, pad_edge=False)
-    table.add_column("strategy", no_wrap=True)
-    for name in ("forward ms", "backward ms", "both ms", "speedup"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for total in (totals.mix, *totals.totals):
-        style = "bold green" if total.implementation == MIX else ""
-        table.add_row(
-            Text(total.implementation, style=style),
-            f.ms(total.forward_ms), f.ms(total.backward_ms), f.ms(total.both_ms),
-            f.speedup(_speedup(totals, total), glyphs.times),
-        )  # fmt: skip
+def _caption(totals: ModelTotals) -> Text:
+    """How the totals are made, and which strategy the mix runs each case with."""
     against = totals.baseline or "no baseline measured"
     lines = [
         f"count x median over the model's cases; strategies ok on every case of a pass; "
@@ -50,4 +43,20 @@ def model_total_table(totals: ModelTotals, glyphs: Glyphs = RICH) -> RenderableT
         if picks and len(picks) <= MAX_CHOICES:
             chosen = ", ".join(f"{case} {impl}" for case, impl in picks.items())
             lines.append(f"{MIX}, {pass_}: {chosen}")
-    return Group(table, Text("\n".join(lines), style="dim"))
+    return Text("\n".join(lines), style="dim")
+
+
+def model_total_table(totals: ModelTotals, glyphs: Glyphs = RICH) -> FitTable:
+    title = (
+        f"model total: {totals.suite} ({totals.layers} layers in {totals.cases} cases, "
+        f"{totals.dtype}, {totals.device})"
+    )
+    table = FitTable(COLUMNS, glyphs, title=title, caption=_caption(totals))
+    for total in (totals.mix, *totals.totals):
+        style = "bold green" if total.implementation == MIX else ""
+        table.add_row(
+            Text(total.implementation, style=style),
+            f.ms(total.forward_ms), f.ms(total.backward_ms), f.ms(total.both_ms),
+            f.speedup(_speedup(totals, total), glyphs.times),
+        )  # fmt: skip
+    return table

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from ..results.plan_file import Plan, PlanEntry
 from . import _format as f
+from .fit import Column, FitTable
 from .glyphs import RICH, Glyphs
 
 
@@ -29,8 +29,22 @@ def _contenders(rule: Mapping[str, object]) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
-def plan_table(plan: Plan, glyphs: Glyphs = RICH) -> RenderableType:
-    """One row per entry, problems in the plan's order; chosen strategies in bold green."""
+PLAN_COLUMNS = (
+    Column("problem", wrap=True),
+    Column("device"),
+    Column("pass"),
+    Column("run", wrap=True),
+    Column("native ms", "native", "right"),
+    Column("its ms", "its", "right", drop=11),
+    Column("speedup", justify="right"),
+    Column("95% CI", "CI", "right", drop=12),
+)
+"""``drop``: its time first (native ms / speedup gives it), then the speedup's interval."""
+
+
+def plan_table(plan: Plan, glyphs: Glyphs = RICH) -> FitTable:
+    """One row per entry, problems in the plan's order; chosen strategies in bold green; why
+    each was chosen (or native kept) beside the row, or under it where the width is short."""
     rule = plan.rule
     title = (
         f"plan: {len(plan.entries)} (problem, pass) entries, "
@@ -38,16 +52,10 @@ def plan_table(plan: Plan, glyphs: Glyphs = RICH) -> RenderableType:
         f"(rule: {100 * float(str(rule.get('threshold', 0))):g}% on the "
         f"{rule.get('statistic', '?')}, alpha {rule.get('alpha', '?')}{_contenders(rule)})"
     )
-    table = Table(title=title, title_justify="left", box=glyphs.box, pad_edge=False)
-    table.add_column("problem", overflow="fold")
-    table.add_column("device", no_wrap=True)
-    table.add_column("pass", no_wrap=True)
-    table.add_column("run", no_wrap=True)
-    table.add_column("native ms", justify="right", no_wrap=True)
-    table.add_column("its ms", justify="right", no_wrap=True)
-    table.add_column("speedup", justify="right", no_wrap=True)
-    table.add_column("95% CI", justify="right", no_wrap=True)
-    table.add_column("why", overflow="fold")
+    table = FitTable(
+        PLAN_COLUMNS, glyphs, title=title, note_header="why",
+        elsewhere="widen the terminal, or read the plan's JSON",
+    )  # fmt: skip
     for entry in plan.entries:
         chosen = entry.replaces_native
         table.add_row(
@@ -59,7 +67,7 @@ def plan_table(plan: Plan, glyphs: Glyphs = RICH) -> RenderableType:
             f.ms(entry.strategy_ms) if chosen else "",
             f.speedup(entry.speedup, glyphs.times) if chosen else "",
             _interval(entry) if chosen else "",
-            entry.reason,
+            note=Text(entry.reason, style="" if chosen else "dim"),
         )
     return table
 
