@@ -132,6 +132,9 @@ def test_suites_lists_the_shipped_suites_with_case_counts(runner: CliRunner) -> 
     assert code == 0
     (line,) = [ln for ln in out.splitlines() if ln.split()[:1] == ["dcgan"]]
     assert str(suites["dcgan"]["cases"]) in line.split()
+    # what a suite's [measure] table asks for shows in both forms; a suite without one, none
+    assert suites["smoke"]["measure"]["precision"] == 0.05 and suites["dcgan"]["measure"] == {}
+    assert "timing: precision ±5%" in " ".join(out.split())
 
 
 def test_env_json_has_every_section(runner: CliRunner) -> None:

@@ -10,6 +10,7 @@ the command line wins, and the sidecar records where each setting came from.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -30,6 +31,24 @@ class MeasureRequest:
     """Seconds of warm-up before a measurement's calibration."""
     min_samples: int | None = None
     """Fewest samples."""
+
+
+def phrase(name: str, value: float) -> str:
+    """One setting as a reader says it: ``precision ±5%``, ``budget 0.3 s``."""
+    if name == "precision":
+        return f"precision ±{value * 100:g}%"
+    if name == "min_samples":
+        return f"at least {value:g} samples"
+    return f"{'budget' if name == 'budget_s' else 'warm-up'} {value:g} s"
+
+
+def describe(request: MeasureRequest) -> list[str]:
+    """The settings a request sets, as phrases (empty when it sets none)."""
+    return [
+        phrase(f.name, value)
+        for f in dataclasses.fields(request)
+        if (value := getattr(request, f.name)) is not None
+    ]
 
 
 def _seconds(key: str, value: object, *, zero_ok: bool) -> float:

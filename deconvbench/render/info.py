@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from rich.text import Text
 
+from ..cases.measure_table import MeasureRequest, describe
 from ..registry import Implementation
 from .fit import Column, FitTable
 from .glyphs import RICH, Glyphs
@@ -22,6 +24,8 @@ class SuiteLike(Protocol):
     def path(self) -> object: ...
     @property
     def cases(self) -> Sequence[object]: ...
+    @property
+    def measure(self) -> MeasureRequest: ...
 
 
 def _capabilities(caps: Mapping[str, object]) -> str:
@@ -71,14 +75,27 @@ SUITE_COLUMNS = (Column("suite", wrap=True), Column("cases", justify="right"))
 def suites_table(suites: Iterable[SuiteLike], glyphs: Glyphs = RICH) -> FitTable:
     table = FitTable(SUITE_COLUMNS, glyphs, note_header="description")
     for suite in suites:
-        table.add_row(Text(suite.name, style="bold"), str(len(suite.cases)), note=suite.description)
+        timing = describe(suite.measure)
+        note = suite.description + (f" [timing: {', '.join(timing)}]" if timing else "")
+        table.add_row(Text(suite.name, style="bold"), str(len(suite.cases)), note=note)
     return table
 
 
 def suite_records(suites: Iterable[SuiteLike]) -> list[dict[str, object]]:
-    """``deconvbench suites --format json``: name, description, case count, file."""
+    """``deconvbench suites --format json``: name, description, case count, file, and the
+    timing settings its ``[measure]`` table asks for (only those it sets)."""
     return [
-        {"name": s.name, "description": s.description, "cases": len(s.cases), "path": str(s.path)}
+        {
+            "name": s.name,
+            "description": s.description,
+            "cases": len(s.cases),
+            "path": str(s.path),
+            "measure": {
+                f.name: getattr(s.measure, f.name)
+                for f in dataclasses.fields(s.measure)
+                if getattr(s.measure, f.name) is not None
+            },
+        }
         for s in suites
     ]
 

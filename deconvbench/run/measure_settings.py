@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from ..cases.measure_table import MeasureRequest
+from ..cases.measure_table import MeasureRequest, phrase
 from .types import RunOptions
 
 _DEFAULTS = RunOptions()
@@ -49,18 +49,10 @@ class MeasureSettings:
     def from_suites(self) -> list[str]:
         """``precision ±5%``-style phrases for the settings a suite chose (for a note)."""
         return [
-            _phrase(name, getattr(self.values, name)) + f" ({source})"
+            phrase(name, getattr(self.values, name)) + f" ({source})"
             for name, source in self.sources.items()
             if source.startswith("suite ")
         ]
-
-
-def _phrase(name: str, value: object) -> str:
-    if name == "precision":
-        return f"precision ±{float(value) * 100:g}%"  # type: ignore[arg-type]
-    if name == "min_samples":
-        return f"at least {value} samples"
-    return f"{'budget' if name == 'budget_s' else 'warm-up'} {value:g} s"
 
 
 def _most_demanding(name: str, values: list[float]) -> float:
