@@ -17,10 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deconvbench import reference, registry
-from deconvbench.backends.numpy_ import subpixel, zero_insert
+from deconvbench.backends.numpy_ import _single_pixel, gemm_col2im, subpixel, zero_insert
 from deconvbench.backends.numpy_._conv import (
     correlate,
     embed,
+    grad_output_cols,
+    grad_output_cols_batch_last,
     grouped_view,
     im2col,
     placement,
@@ -28,6 +30,7 @@ from deconvbench.backends.numpy_._conv import (
 )
 from deconvbench.backends.numpy_._layout import phase_tap_slices, phases, phases_1d
 from deconvbench.harness.inputs import make_inputs
+from deconvbench.harness.verify import verify
 from deconvbench.problem import Problem
 
 from problems import EDGE_CASES, problems
@@ -139,6 +142,17 @@ def test_im2col_matches_a_loop(
     np.testing.assert_array_equal(cols, want)
 
 
+@settings(max_examples=60)
+@given(problem=problems())
+def test_batch_last_grad_output_cols_are_the_columns_reordered(problem: Problem) -> None:
+    """The phase-plane im2col gives the strided gather's columns, ``(n, *i)`` → ``(*i, n)``."""
+    gy = make_inputs(problem, 2).grad_output
+    want = grad_output_cols(problem, gy)
+    g, rows = want.shape[:2]
+    want = want.reshape(g, rows, problem.batch, -1).transpose(0, 1, 3, 2).reshape(g, rows, -1)
+    np.testing.assert_array_equal(grad_output_cols_batch_last(problem, gy), want)
+
+
 def test_windows_refuses_a_too_small_input() -> None:
     src = np.zeros((1, 1, 1, 4))
     with pytest.raises(ValueError, match="too small"):
@@ -244,6 +258,47 @@ def test_subpixel_each_lowering_on_edge_cases(lowering: subpixel.Lowering, case:
     want = reference.forward(problem, inputs.x, inputs.weight, inputs.bias)
     check = reference.compare("output", got, want, problem.dtype, problem.reduction_forward)
     assert check.ok, check.message
+
+
+def _verify_both_passes(name: str, problem: Problem) -> None:
+    strategy = registry.get(name)
+    for pass_ in ("forward", "backward"):
+        result = verify(strategy, problem, pass_, seed=5)
+        assert result.ok, (pass_, [c.message for c in result.checks if not c.ok])
+
+
+@pytest.mark.parametrize("columns", [1, 10**9])  # every problem per image / every one folded
+@pytest.mark.parametrize("stacked", [True, False])
+@settings(max_examples=30)
+@given(problem=problems())
+def test_gemm_col2im_each_layout_matches_the_reference(
+    columns: int, stacked: bool, problem: Problem
+) -> None:
+    """The layout depends on the image size, which the random problems rarely reach: force
+    each, and each way of summing the weight gradient."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm_col2im, "PER_IMAGE_COLUMNS", columns)
+        mp.setattr(gemm_col2im, "_stacked_grad_weight", lambda _problem: stacked)
+        _verify_both_passes("numpy/gemm-col2im", problem)
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"kernel": 4},  # the output is the kernel: the GEMM alone
+        {"kernel": 3, "padding": 1},  # cropped taps
+        {"kernel": 3, "dilation": 2, "output_padding": 1},  # gaps and a tail no tap reaches
+        {"kernel": 1, "padding": 1, "dilation": 3, "output_padding": 2},  # no tap lands: 0
+        {"kernel": 3, "groups": 2},
+    ],
+)
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_single_pixel_inputs_match_the_reference(geometry: dict[str, Any], ndim: int) -> None:
+    problem = Problem.create(
+        batch=3, in_channels=4, out_channels=6, input=(1,) * ndim, bias=True, **geometry
+    )
+    assert _single_pixel.applies(problem)
+    _verify_both_passes("numpy/gemm-col2im", problem)
 
 
 def _dcgan(cin: int, cout: int, size: int, stride: int, padding: int) -> Problem:

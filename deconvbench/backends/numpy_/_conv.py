@@ -22,6 +22,7 @@ The pieces:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -252,3 +253,50 @@ def grad_output_cols(problem: Problem, grad_output: A) -> A:
         problem.stride,
         problem.input,
     )
+
+
+def grad_output_cols_batch_last(problem: Problem, grad_output: A) -> A:
+    """:func:`grad_output_cols` with batch-last columns ``(*i, n)``, built through grad_output's
+    phase planes so that every copy moves runs of (last input extent × batch) values.
+
+    Padded position ``i·s + k·d`` of a dimension lies in phase plane ``r = k·d mod s`` at
+    ``i + ⌊k·d / s⌋``: each plane (batch-last, zero where the padding is) holds every s-th
+    padded position, and each tap's rows are a *unit-stride* window of one plane. On 4×4
+    and 8×8 images the strided gather of :func:`grad_output_cols` moves runs of 4 or 8
+    values; here they are 64 or 128 long.
+    """
+    g, n = problem.groups, problem.batch
+    cout_g = problem.out_channels // g
+    lengths = [
+        -(-((i - 1) * s + d * (k - 1) + 1) // s)  # plane length: ⌈padded length / s⌉
+        for i, s, d, k in zip(
+            problem.input, problem.stride, problem.dilation, problem.kernel, strict=True
+        )
+    ]
+    gyg = grouped_view(grad_output, g)  # (g, Cout_g, N, *O)
+    planes = np.zeros((g, cout_g, *problem.stride, *lengths, n), grad_output.dtype)
+    for rs in itertools.product(*(range(s) for s in problem.stride)):
+        src: list[slice] = []
+        dst: list[slice] = []
+        for r, s, p, size, length in zip(
+            rs, problem.stride, problem.padding, problem.output, lengths, strict=True
+        ):
+            first = (r - p) % s  # the first output o with o + p ≡ r (mod s)
+            count = len(range(first, size, s))
+            sl = placement(count, length, (first + p - r) // s, 1) if count else None
+            if sl is None:
+                break
+            src.append(slice(first + sl[0].start * s, first + (sl[0].stop - 1) * s + 1, s))
+            dst.append(sl[1])
+        else:
+            planes[(slice(None), slice(None), *rs, *dst)] = np.moveaxis(gyg[(..., *src)], 2, -1)
+    cols = np.empty((g, cout_g, *problem.kernel, *problem.input, n), grad_output.dtype)
+    for tap in itertools.product(*(range(k) for k in problem.kernel)):
+        offsets = [k * d for k, d in zip(tap, problem.dilation, strict=True)]
+        rs = tuple(o % s for o, s in zip(offsets, problem.stride, strict=True))
+        window = tuple(
+            slice(o // s, o // s + i)
+            for o, s, i in zip(offsets, problem.stride, problem.input, strict=True)
+        )
+        cols[(slice(None), slice(None), *tap)] = planes[(slice(None), slice(None), *rs, *window)]
+    return cols.reshape(g, cout_g * math.prod(problem.kernel), -1)

@@ -28,6 +28,7 @@ is the fused correlation's output gradient, so
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -38,7 +39,6 @@ from ._conv import bias_view, embed, grouped_view, im2col, new_output, write_pha
 from ._fused import (
     FusedAxis,
     Index,
-    broadcast_shapes,
     fused_axes,
     phase_count,
     phase_parts,
@@ -49,15 +49,36 @@ from ._layout import bias_grad, from_grouped
 from ._strategy import NumpyStrategy
 
 
-def _slot_index(problem: Problem) -> Index:
-    """Index of the fused weight ``(g, Cout/g, *s, Cin/g, *L)`` that picks every tap:
-    ``[:, :, *rho_k, :, *slot_k]``, broadcasting to ``(*K, g, Cout/g, Cin/g)`` (numpy puts
-    the dimensions of separated advanced indices first)."""
+def _progression(values: list[int]) -> slice:
+    """The slice that picks ``values``, an arithmetic progression (of either sign)."""
+    step = values[1] - values[0] if len(values) > 1 else 1
+    stop = values[-1] + step
+    return slice(values[0], None if stop < 0 else stop, step)
+
+
+def _phase_slices(problem: Problem) -> list[tuple[Index, Index]]:
+    """Per phase that owns taps: the taps as slices of the weight ``(g, Cin/g, Cout/g, *K)``
+    and their slots in the fused weight ``(g, Cout/g, *s, Cin/g, *L)`` (with the phase's
+    ``rho`` as integer indices). A phase's taps are every ``s/gcd(s, d)``-th tap and their
+    slots every ``d/(gcd(s, d)·D)``-th slot backwards, so both are basic slices: the
+    re-layout is ∏s strided copies, not a fancy-indexed scatter of the whole weight (dcgan
+    g2, a 2M-element weight: 4.9 ms against 6.9; what is left is mostly the transposition
+    of Cin and Cout)."""
     rhos, slots = tap_index(problem)
-    shapes = broadcast_shapes(problem.ndim)
-    r = [np.array(v).reshape(sh) for v, sh in zip(rhos, shapes, strict=True)]
-    q = [np.array(v).reshape(sh) for v, sh in zip(slots, shapes, strict=True)]
-    return (slice(None), slice(None), *r, slice(None), *q)
+    per_dim = []
+    for dim_rho, dim_slot, s in zip(rhos, slots, problem.stride, strict=True):
+        dim = []
+        for rho in range(s):
+            ks = [k for k, r in enumerate(dim_rho) if r == rho]
+            if ks:
+                dim.append((rho, _progression(ks), _progression([dim_slot[k] for k in ks])))
+        per_dim.append(dim)
+    parts: list[tuple[Index, Index]] = []
+    for combo in itertools.product(*per_dim):
+        taps = (slice(None),) * 3 + tuple(k for _, k, _ in combo)
+        fused = (slice(None),) * 2 + tuple(r for r, _, _ in combo) + (slice(None),)
+        parts.append((taps, fused + tuple(q for _, _, q in combo)))
+    return parts
 
 
 def _fused_shape(problem: Problem, axes: tuple[FusedAxis, ...]) -> tuple[int, ...]:
@@ -68,11 +89,11 @@ def _fused_shape(problem: Problem, axes: tuple[FusedAxis, ...]) -> tuple[int, ..
 
 def fused_weight(problem: Problem, weight: Array) -> Array:
     """The zero-padded phase sub-kernels stacked: ``(g, Cout/g, *s, Cin/g, *L)``."""
-    g, nd = problem.groups, problem.ndim
+    g = problem.groups
     wk = weight.reshape(g, weight.shape[0] // g, *weight.shape[1:])  # (g, Cin_g, Cout_g, *K)
-    taps_first = np.moveaxis(wk, tuple(range(3, 3 + nd)), tuple(range(nd))).swapaxes(-1, -2)
     wf = np.zeros(_fused_shape(problem, fused_axes(problem)), weight.dtype)
-    wf[_slot_index(problem)] = taps_first
+    for taps, slots in _phase_slices(problem):
+        wf[slots] = wk[taps].swapaxes(1, 2)  # (g, Cout_g, Cin_g, *J)
     return wf
 
 
@@ -154,12 +175,17 @@ def _grad_input(problem: Problem, gz: Array, wf: Array) -> Array:
 
 def _grad_weight(problem: Problem, gz: Array, x: Array) -> Array:
     """One GEMM ``gz · colsᵀ``, then every tap's slot gathered back to ``(Cin, Cout/g, *K)``."""
-    g, nd = problem.groups, problem.ndim
+    g = problem.groups
     cols = _input_cols(problem, x)
     gwf = np.matmul(gz.reshape(g, -1, cols.shape[-1]), cols.transpose(0, 2, 1))
-    taps_first = gwf.reshape(_fused_shape(problem, fused_axes(problem)))[_slot_index(problem)]
-    gw = np.moveaxis(taps_first.swapaxes(-1, -2), tuple(range(nd)), tuple(range(3, 3 + nd)))
-    return np.ascontiguousarray(gw).reshape(problem.weight_shape)
+    fused = gwf.reshape(_fused_shape(problem, fused_axes(problem)))
+    # every tap belongs to exactly one phase: the phases fill gw
+    gw = np.empty(
+        (g, problem.in_channels // g, problem.out_channels // g, *problem.kernel), gwf.dtype
+    )
+    for taps, slots in _phase_slices(problem):
+        gw[taps] = fused[slots].swapaxes(1, 2)
+    return gw.reshape(problem.weight_shape)
 
 
 def backward(
