@@ -1,5 +1,6 @@
-"""``subpixel-fused`` (numpy and torch): the fused geometry, the wasted-products share, the
-fused weight, and both strategies against torch's own transposed convolution.
+"""``subpixel-fused`` (numpy, torch, and numba when installed): the fused geometry, the
+wasted-products share, the fused weight, and the strategies against torch's own transposed
+convolution.
 
 The conformance suite checks both strategies against the float64 reference over random
 problems and the edge cases; these tests pin the pieces that suite cannot see.
@@ -16,6 +17,7 @@ import torch
 from hypothesis import given, settings
 
 from deconvbench import registry
+from deconvbench.backends.numba_ import numba_unavailable_reason
 from deconvbench.backends.numpy_ import subpixel_fused as np_fused
 from deconvbench.backends.numpy_._fused import fused_axes, fused_macs, wasted_fraction
 from deconvbench.backends.torch_ import subpixel_fused as torch_fused
@@ -25,7 +27,9 @@ from deconvbench.problem import Problem
 
 from problems import EDGE_CASES, problems, small_problem
 
-NAMES = ("numpy/subpixel-fused", "torch-cpu/subpixel-fused")
+NAMES = ("numpy/subpixel-fused", "torch-cpu/subpixel-fused") + (
+    ("numba/subpixel-fused",) if numba_unavailable_reason() is None else ()
+)
 
 
 def _p1(kernel: int, stride: int, dilation: int = 1, padding: int = 0) -> Problem:

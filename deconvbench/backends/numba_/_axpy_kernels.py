@@ -15,8 +15,9 @@ Dims = tuple[int, int, int]
 
 
 CHUNK = 1024
-"""Elements of a target plane accumulated at a time by :func:`grad_input_axpy`: with the
-four source runs of a pass it stays in L1 (20 KiB in float32)."""
+"""Elements of a target plane accumulated at a time by :func:`grad_input_axpy` (and of an
+output row by :func:`dense_rows`): with the four source runs of a pass it stays in L1
+(20 KiB in float32)."""
 
 
 @kernel(fastmath=FASTMATH)
@@ -59,7 +60,7 @@ def axpy_block(
 
 @kernel(parallel=True, fastmath=FASTMATH)
 def grad_input_axpy(
-    gp: np.ndarray,
+    gq: np.ndarray,
     w: np.ndarray,
     gxb: np.ndarray,
     N: int,
@@ -70,8 +71,8 @@ def grad_input_axpy(
     K: Dims,
     S: Dims,
     Q: Dims,
-    Gw: int,
-    A: int,
+    tap_block: bool,
+    sp: int,
     tab_d: np.ndarray,
     tab_h: np.ndarray,
     tab_w: np.ndarray,
@@ -80,20 +81,26 @@ def grad_input_axpy(
 
     The gather's reduction runs over output channels × taps along W; with a handful of
     output channels it is too short for SIMD dot products. Here the vectors run over
-    space and batch instead: on :func:`grad_weight`'s grid, tap ``k`` adds a shifted,
-    contiguous run of the phase-split grad_output ``gp`` to a contiguous run of the
-    batch-innermost target ``gxb`` ``(Cin, Id, Ih, Gw, N)``, four output channels per
-    pass (4 loads, 1 store, 4 FMAs per vector). One iteration owns one target plane
-    ``(ci, id)`` and walks it in L1-sized chunks. Grid columns outside the input receive
-    sums of padding and are never read back.
+    space and batch instead, on grad_weight's per-tap planes ``gq``
+    (``_layout_kernels.to_tap_planes``, planes ``sp`` apart): for tap ``k`` a block of
+    rows of the batch-innermost target ``gxb`` ``(Cin, Id, Ih, Iw, N)`` meets one
+    contiguous run of its plane, so four sources go per pass (4 loads, 1 store, 4 FMAs
+    per vector): 4 taps along W of one output channel (``tap_block``, adjacent planes and
+    weights) or 4 output channels of one tap. One iteration owns one target plane
+    ``(ci, id)`` and walks it in L1-sized chunks.
     """
     Id, Ih, Iw = I
     Kd, Kh, Kw = K
-    sd, sh, sw = S
-    Qd, Qh, _ = Q
+    sd, sh, _ = S
+    _, Qh, _ = Q
     ktot = Kd * Kh * Kw
-    plane = Ih * Gw * N  # one (ci, id) target plane
-    sg = sd * sh * sw * Qd * Qh * Gw * N  # gp stride between channels
+    run = Iw * N
+    plane = Ih * run  # one (ci, id) target plane
+    sg = sd * sh * Kw * sp  # gq stride between channels
+    co_step = 1 if tap_block else 4
+    kw_step = 4 if tap_block else 1
+    ss = sp if tap_block else sg  # between the sources of a pass
+    sw = 1 if tap_block else ktot  # between their weights
     for item in prange(G * Cin_g * Id):
         i_d = item % Id
         c = item // Id  # global input channel
@@ -107,25 +114,19 @@ def grad_input_axpy(
                 if i_d < tab_d[2, kd] or i_d >= tab_d[3, kd]:
                     continue
                 for kh in range(Kh):
-                    hlo = tab_h[2, kh]
-                    hhi = tab_h[3, kh]
-                    if hlo >= hhi:
-                        continue
-                    # the tap's run in plane coordinates, clipped to this chunk
-                    lo = max(c0, (hlo * Gw + A) * N)
-                    hi = min(c1, ((hhi - 1) * Gw + A + Iw) * N)
+                    # the tap's rows in plane coordinates, clipped to this chunk
+                    lo = max(c0, tab_h[2, kh] * run)
+                    hi = min(c1, tab_h[3, kh] * run)
                     if lo >= hi:
                         continue
-                    for kw in range(Kw):
-                        tap = (kd * Kh + kh) * Kw + kw
-                        p = ((tab_d[0, kd] * sh + tab_h[0, kh]) * sw + tab_w[0, kw]) * Qd
-                        p = (((p + i_d + tab_d[1, kd]) * Qh + tab_h[1, kh]) * Gw + tab_w[1, kw]) * N
-                        dst = tgt[lo:hi]
-                        for co0 in range(0, Cout_g, 4):
-                            src0 = (gi * Cout_g + co0) * sg + p + lo  # global channel
-                            w0 = (c * Cout_g + co0) * ktot + tap
-                            nc = min(4, Cout_g - co0)
-                            axpy_block(dst, gp, src0, sg, nc, w, w0, ktot)
+                    dst = tgt[lo:hi]
+                    row = ((i_d + tab_d[1, kd]) * Qh + tab_h[1, kh]) * run + lo
+                    for co0 in range(0, Cout_g, co_step):
+                        p = ((gi * Cout_g + co0) * sd + tab_d[0, kd]) * sh + tab_h[0, kh]
+                        for kw0 in range(0, Kw, kw_step):
+                            ns = min(4, Kw - kw0) if tap_block else min(4, Cout_g - co0)
+                            w0 = (c * Cout_g + co0) * ktot + (kd * Kh + kh) * Kw + kw0
+                            axpy_block(dst, gq, (p * Kw + kw0) * sp + row, ss, ns, w, w0, sw)
 
 
 @kernel(parallel=True, fastmath=FASTMATH)
@@ -138,3 +139,44 @@ def channel_sums(gy: np.ndarray, out: np.ndarray, N: int, C: int, P: int) -> Non
             for j in range(P):
                 total += row[j]
         out[c] = total
+
+
+@kernel(parallel=True, fastmath=FASTMATH)
+def dense_rows(
+    a: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray,
+    bias: np.ndarray,
+    G: int,
+    R: int,
+    T: int,
+    J: int,
+    K: int,
+    A: Dims,
+    B: Dims,
+    O: Dims,
+) -> None:
+    """A grouped GEMM by rows: ``out[g, r, :J] = bias + Σ_t a[g, r, t] · b[g, t, :J]``.
+
+    For the layers whose input is one pixel (a latent vector): there the forward and
+    grad_weight are plain GEMMs of the NC(D)HW arrays with no layout change at all.
+    Strides as ``(per group, per r, per t)`` for ``a``, ``(per group, per t, 0)`` for
+    ``b`` and ``(per group, per r, 0)`` for ``out``; ``bias[g·(J/K) + j // K]`` starts
+    every row (zeros: none). Each iteration owns one row's chunk of ``CHUNK`` columns and
+    adds 4 rows of ``b`` per pass (:func:`axpy_block`).
+    """
+    nchunk = (J + CHUNK - 1) // CHUNK
+    per_group = J // K
+    for item in prange(G * R * nchunk):
+        j0 = (item % nchunk) * CHUNK
+        j1 = min(J, j0 + CHUNK)
+        r = (item // nchunk) % R
+        g = item // (nchunk * R)
+        o0 = g * O[0] + r * O[1]
+        dst = out[o0 + j0 : o0 + j1]
+        for j in range(j1 - j0):
+            dst[j] = bias[g * per_group + (j0 + j) // K]
+        a0 = g * A[0] + r * A[1]
+        for t0 in range(0, T, 4):
+            s0 = g * B[0] + t0 * B[1] + j0
+            axpy_block(dst, b, s0, B[1], min(4, T - t0), a, a0 + t0 * A[2], A[2])

@@ -186,7 +186,7 @@ def pack_offsets(
     return np.array(dest, dtype=np.uint64), row, full
 
 
-# --- tiled grad_weight: grad_output split by phase on a padded grid -----------------------
+# --- tiled backward: grad_output split by phase (per-tap planes) ---------------------------
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,7 @@ class PhaseAxis:
     (``k·d − p = s·c_k + r_k``); ``table[:, k] = (r_k, c_k, lo_k, hi_k)`` with
     ``lo_k <= i < hi_k`` the inputs whose ``q`` is a real output of that phase.
 
-    The phase planes have ``rows`` entries along this axis (``ceil(O / s)``). Along the
-    innermost axis both operands are laid on a common ``grid`` of columns, values starting
-    at column ``offset`` and zeros around them, so that for every tap the pairs of a whole
-    block of rows are one contiguous run of both operands (see ``grid_axis``).
+    The phase planes have ``rows`` entries along this axis (``ceil(O / s)``).
     """
 
     phases: int
@@ -217,19 +214,3 @@ def phase_axis(I: int, O: int, K: int, s: int, p: int, d: int) -> PhaseAxis:
         lo, hi = max(0, -c), min(I, q_valid - c)
         table[:, k] = (r, c, lo, max(lo, hi))
     return PhaseAxis(s, Q, table)
-
-
-def grid_axis(axis: PhaseAxis, I: int) -> tuple[int, int]:
-    """``(offset, width)`` of the common column grid of the innermost dimension.
-
-    Input column ``i`` sits at ``offset + i`` and phase entry ``q`` at ``offset + q``, so tap
-    ``k`` pairs grid column ``u`` of the input with column ``u + c_k`` of grad_output, in the
-    same row. A run over several rows then reads both operands contiguously; where it
-    crosses a row end, the input holds zeros (its padding columns), so whatever
-    grad_output value it meets there adds nothing. The width keeps every read of every tap
-    inside the buffer: ``offset + c_k >= 0`` and ``offset + I + c_k <= width``.
-    """
-    c = axis.table[1]
-    offset = max(0, -int(c.min()))
-    width = offset + max(I + max(0, int(c.max())), axis.rows)
-    return offset, width

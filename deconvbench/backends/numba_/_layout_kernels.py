@@ -7,9 +7,9 @@ output. Layouts (``g``: groups; ``C_g``: channels per group; spatial as 3-D):
 * grouped channels-last ``(g, N, D, H, W, C_g)``: the source of a gather;
 * packed weights ``(g, phases, Ct, slots, Cs)``: per phase and target channel, the taps in
   the order a gather reads them, source channel innermost;
-* batch-innermost ``(C, D, H, Gw, N)`` and phase-split ``(C, sd, sh, sw, Qd, Qh, Gw, N)``:
-  grad_weight's (and the small-channel grad_input's) operands on a common padded column
-  grid (``_geometry.grid_axis``).
+* batch-innermost ``(C, D, H, W, N)`` and per-tap planes ``(C, sd, sh, Kw, Qd, Qh, W, N)``:
+  the operands of grad_weight and of the small-channel grad_input (channels and planes a
+  little more than their size apart).
 """
 
 from __future__ import annotations
@@ -107,40 +107,32 @@ def pack_weights(
 
 
 @kernel(parallel=True)
-def to_batch_inner(
-    x: np.ndarray, out: np.ndarray, N: int, C: int, I: Dims, Gw: int, A: int
-) -> None:
-    """``(N, C, Id, Ih, Iw)`` → ``(C, Id, Ih, Gw, N)``, input column ``i`` at ``A + i``.
-
-    Columns outside ``[A, A + Iw)`` are zero (grad_weight relies on it).
-    """
+def to_batch_inner(x: np.ndarray, out: np.ndarray, N: int, C: int, I: Dims, sc: int) -> None:
+    """``(N, C, Id, Ih, Iw)`` → ``(C, Id, Ih, Iw, N)``, channels ``sc`` apart (at least
+    ``Id·Ih·Iw·N``: a little more keeps the rows of neighbouring channels off the same
+    cache sets)."""
     Id, Ih, Iw = I
     rows = Id * Ih
     for item in prange(C * rows):
         c = item // rows
         r = item % rows
-        blk = out[item * Gw * N : (item + 1) * Gw * N].reshape(Gw, N)
-        blk[:A, :] = 0
-        blk[A + Iw :, :] = 0
-        body = blk[A : A + Iw, :]
+        start = c * sc + r * Iw * N
+        blk = out[start : start + Iw * N].reshape(Iw, N)
         for n in range(N):
-            start = ((n * C + c) * rows + r) * Iw
-            src = x[start : start + Iw]
+            src = x[((n * C + c) * rows + r) * Iw :][:Iw]
             for i in range(Iw):
-                body[i, n] = src[i]
+                blk[i, n] = src[i]
 
 
 @kernel(parallel=True)
-def from_batch_inner(
-    xb: np.ndarray, out: np.ndarray, N: int, C: int, I: Dims, Gw: int, A: int
-) -> None:
-    """Inverse of :func:`to_batch_inner`: ``(C, Id, Ih, Gw, N)`` → ``(N, C, Id, Ih, Iw)``."""
+def from_batch_inner(xb: np.ndarray, out: np.ndarray, N: int, C: int, I: Dims) -> None:
+    """Inverse of :func:`to_batch_inner` with ``sc = Id·Ih·Iw·N``."""
     Id, Ih, Iw = I
     rows = Id * Ih
     for item in prange(C * rows):
         c = item // rows
         r = item % rows
-        body = xb[item * Gw * N : (item + 1) * Gw * N].reshape(Gw, N)[A : A + Iw, :]
+        body = xb[item * Iw * N : (item + 1) * Iw * N].reshape(Iw, N)
         for n in range(N):
             start = ((n * C + c) * rows + r) * Iw
             dst = out[start : start + Iw]
@@ -149,7 +141,7 @@ def from_batch_inner(
 
 
 @kernel(parallel=True)
-def to_phases(
+def to_tap_planes(
     gy: np.ndarray,
     out: np.ndarray,
     N: int,
@@ -157,37 +149,49 @@ def to_phases(
     O: Dims,
     S: Dims,
     Q: Dims,
-    Gw: int,
-    A: int,
+    Iw: int,
+    sp: int,
+    tab_w: np.ndarray,
 ) -> None:
-    """``(N, C, Od, Oh, Ow)`` → ``(C, sd, sh, sw, Qd, Qh, Gw, N)``, batch innermost.
+    """``(N, C, Od, Oh, Ow)`` → ``(C, sd, sh, Kw, Qd, Qh, Iw, N)``, batch innermost.
 
-    Entry ``(r, q)`` along a dimension holds output ``r + s·q``; along W it sits at column
-    ``A + q``. Everything that is not an output (columns of the grid's padding, ``q`` past
-    the phase's last output) is zero.
+    Along D and H split by phase (entry ``(r, q)`` holds output ``r + s·q``); along W one
+    plane per tap ``kw``, already shifted for that tap: column ``i`` holds phase ``r_kw`` entry
+    ``q = i + c_kw`` (``tab_w``: ``PhaseAxis.table``), zero where ``q`` is no output. So
+    each tap pairs input column ``i`` with its own column ``i``: grad_weight's runs need no
+    padding columns. Planes are ``sp`` apart (at least ``Qd·Qh·Iw·N``; see
+    :func:`to_batch_inner`). Entries past a phase's last output are zero.
     """
     Od, Oh, Ow = O
     sd, sh, sw = S
     Qd, Qh, _ = Q
-    for item in prange(C * sd * sh * sw * Qd * Qh):
+    Kw = tab_w.shape[1]
+    for item in prange(C * sd * sh * Kw * Qd * Qh):
         qh = item % Qh
         rest = item // Qh
         qd = rest % Qd
         rest //= Qd
-        rw = rest % sw
-        rest //= sw
+        kw = rest % Kw
+        rest //= Kw
         rh = rest % sh
         rest //= sh
         rd = rest % sd
         c = rest // sd
-        blk = out[item * Gw * N : (item + 1) * Gw * N].reshape(Gw, N)
-        blk[:, :] = 0
+        start = (item // (Qd * Qh)) * sp + (item % (Qd * Qh)) * Iw * N
+        blk = out[start : start + Iw * N].reshape(Iw, N)
         od = rd + sd * qd
         oh = rh + sh * qh
-        if od < Od and oh < Oh and rw < Ow:
-            body = blk[A:, :]
+        lo = tab_w[2, kw]
+        hi = tab_w[3, kw]
+        if od >= Od or oh >= Oh or lo >= hi:
+            blk[:, :] = 0
+        else:
+            blk[:lo, :] = 0
+            blk[hi:, :] = 0
+            o0 = tab_w[0, kw] + sw * (lo + tab_w[1, kw])  # the output of column lo
+            body = blk[lo:hi, :]
             for n in range(N):
-                start = (((n * C + c) * Od + od) * Oh + oh) * Ow
-                src = gy[start + rw : start + Ow : sw]
-                for q in range(src.size):
-                    body[q, n] = src[q]
+                start = (((n * C + c) * Od + od) * Oh + oh) * Ow + o0
+                src = gy[start : start + (hi - lo - 1) * sw + 1 : sw]
+                for i in range(hi - lo):
+                    body[i, n] = src[i]

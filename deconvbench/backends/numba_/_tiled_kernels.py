@@ -374,7 +374,7 @@ def gather(
 @kernel(parallel=True, fastmath=FASTMATH)
 def grad_weight(
     xb: np.ndarray,
-    gp: np.ndarray,
+    gq: np.ndarray,
     gw: np.ndarray,
     N: int,
     G: int,
@@ -384,57 +384,67 @@ def grad_weight(
     K: Dims,
     S: Dims,
     Q: Dims,
-    Gw: int,
-    A: int,
+    tap_block: bool,
+    strides: tuple[int, int],
     tab_d: np.ndarray,
     tab_h: np.ndarray,
     tab_w: np.ndarray,
 ) -> None:
     """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · gy[n, co, i·s − p + k·d]``.
 
-    ``xb`` is :func:`to_batch_inner`'s layout, ``gp`` :func:`to_phases`'; ``tab_*`` are
-    ``PhaseAxis.table`` (r, c, lo, hi per tap). For tap ``k`` the pairs of a block of rows
-    ``h`` are one contiguous run of both operands (the common grid), so each of the 4×4
-    (ci, co) dot products is one long SIMD reduction per depth row. One iteration owns
-    a 4 ci × 4 co block of ``gw``, every tap of it: the block's operands stay in cache
-    across the taps, and no index is decoded per tap.
+    ``xb`` is :func:`to_batch_inner`'s layout without padding columns ``(Cin, Id, Ih, Iw,
+    N)``, ``gq`` :func:`to_tap_planes`' (one plane per tap along W, shifted so that input
+    column ``i`` meets its own column ``i``); ``tab_*`` are ``PhaseAxis.table`` (r, c, lo,
+    hi per tap). For tap ``k`` the pairs of a block of rows ``h`` are then one contiguous
+    run of both operands, ``rows·Iw·N`` long, so each dot product is one long SIMD
+    reduction per depth row.
+
+    Blocking: 4 input channels × 4 "b rows" per :func:`dot_block`, the b rows being 4
+    output channels of one tap, or (``tap_block``: few output channels) 4 taps along W of
+    one output channel, whose planes are adjacent. One iteration owns a block of ``gw``
+    (4 ci × 4 co, or 4 ci × 1 co), every tap of it: its operands stay in cache across the
+    taps.
     """
-    Id, Ih, Iw = I
+    _, Ih, Iw = I
     Kd, Kh, Kw = K
-    sd, sh, sw = S
-    Qd, Qh, _ = Q
+    sd, sh, _ = S
+    _, Qh, _ = Q
     ktot = Kd * Kh * Kw
     nci = (Cin_g + 3) // 4
-    nco = (Cout_g + 3) // 4
-    sx = Id * Ih * Gw * N  # xb stride between channels
-    sg = sd * sh * sw * Qd * Qh * Gw * N  # gp stride between channels
+    co_step = 1 if tap_block else 4
+    nco = (Cout_g + co_step - 1) // co_step
+    run = Iw * N  # one row of either operand
+    sx, sp = strides  # xb's between channels, gq's between tap planes
+    sg = sd * sh * Kw * sp  # gq stride between channels
+    kw_step = 4 if tap_block else 1
+    sb = sp if tap_block else sg  # stride between the b rows of a block
+    ob = 1 if tap_block else ktot  # stride between their results in gw
     for item in prange(G * nci * nco):
         cb = item % nco
         rest = item // nco
         ib = rest % nci
         gi = rest // nci
         ci0 = 4 * ib
-        co0 = 4 * cb
+        co0 = co_step * cb
         na = min(4, Cin_g - ci0)
-        nc = min(4, Cout_g - co0)
         acc = np.zeros(16, dtype=gw.dtype)
         for kd in range(Kd):
             for kh in range(Kh):
                 hlo = tab_h[2, kh]
                 hhi = tab_h[3, kh]
-                for kw in range(Kw):
-                    tap = (kd * Kh + kh) * Kw + kw
+                L = (hhi - hlo) * run
+                plane = ((gi * Cout_g + co0) * sd + tab_d[0, kd]) * sh + tab_h[0, kh]
+                for kw0 in range(0, Kw, kw_step):
+                    nb = min(4, Kw - kw0) if tap_block else min(4, Cout_g - co0)
                     acc[:] = 0
                     if hlo < hhi:
-                        L = ((hhi - hlo - 1) * Gw + Iw) * N
-                        plane = (gi * Cout_g + co0) * sd + tab_d[0, kd]
-                        plane = (plane * sh + tab_h[0, kh]) * sw + tab_w[0, kw]
                         for i_d in range(tab_d[2, kd], tab_d[3, kd]):
-                            a0 = ((((gi * Cin_g + ci0) * Id + i_d) * Ih + hlo) * Gw + A) * N
-                            b0 = (plane * Qd + i_d + tab_d[1, kd]) * Qh + hlo + tab_h[1, kh]
-                            b0 = (b0 * Gw + A + tab_w[1, kw]) * N
-                            dot_block(xb, a0, sx, na, gp, b0, sg, nc, L, acc)
+                            a0 = (gi * Cin_g + ci0) * sx + (i_d * Ih + hlo) * run
+                            b0 = (i_d + tab_d[1, kd]) * Qh + hlo + tab_h[1, kh]
+                            b0 = (plane * Kw + kw0) * sp + b0 * run
+                            dot_block(xb, a0, sx, na, gq, b0, sb, nb, L, acc)
+                    tap = (kd * Kh + kh) * Kw + kw0
                     for u in range(na):
-                        for v in range(nc):
-                            o = ((gi * Cin_g + ci0 + u) * Cout_g + co0 + v) * ktot + tap
-                            gw[o] = acc[4 * u + v]
+                        o = ((gi * Cin_g + ci0 + u) * Cout_g + co0) * ktot + tap
+                        for v in range(nb):
+                            gw[o + v * ob] = acc[4 * u + v]

@@ -1,0 +1,187 @@
+"""``numba/subpixel-fused``: sub-pixel in the ESPCN form, one convolution for every phase.
+
+Where ``numba/tiled`` gathers each output phase with its own taps, this one pads every
+phase's sub-kernel with zeros to a common window (the geometry of ``numpy_/_fused.py``,
+shared with ``numpy/subpixel-fused`` and ``torch-*/subpixel-fused``) and stacks them as the
+``P·Cout`` output channels (P = ∏s) of *one* stride-1 correlation over the input; a pixel
+shuffle (depth-to-space, cropping to ``[0, O)``) then writes phase ``rho``'s channels to the
+outputs ``m·s + rho − p``. That correlation is a stride-1 transposed convolution
+(:mod:`._fused_geometry`), so it runs on ``numba/tiled``'s kernels: channels-last input,
+packed weights (packed straight from the real weight, the zero slots zeroed), the 4×4
+register-blocked gather; the bias rides in it, repeated per phase.
+
+Backward in the same fused form: grad_output's space-to-depth ``gz`` (positions the crop
+dropped are zeros) is the fused correlation's output gradient. grad_input is the fused
+problem's grad_input (the gather from channels-last ``gz`` with the fused kernel, or as
+``numba/tiled`` does when those dot products would be short, SIMD over space);
+grad_weight its grad_weight (the input batch-innermost, ``gz`` in per-tap planes), whose
+real taps are then picked out of the fused kernel's gradient.
+
+**Wasted products.** When s does not divide k the padding zeros are multiplied like any
+weight: a fraction ``1 − ∏k / ∏(s·L)`` (``numpy_._fused.wasted_fraction``; k3 s2 in 2-D:
+44%). The row's note says it (``engine: wasted_products=…``). Every option is taken:
+groups, dilation, output_padding, bias, 1-D to 3-D, float32/float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...problem import Pass, Problem
+from ..numpy_._fused import with_waste
+from ..strategy import Array, Prepared
+from . import tiled
+from ._common import Call, NumbaStrategy, flat
+from ._fused_geometry import (
+    forward_pack,
+    fused_geometry,
+    gather_tables,
+    grad_input_pack,
+    unpack_offsets,
+)
+from .tiled import TapPlanes, tap_planes_scratch
+
+
+class SubpixelFused(NumbaStrategy):
+    algorithm = "subpixel-fused"
+    description = (
+        "ESPCN sub-pixel: one correlation with s^d·Cout channels (phase sub-kernels "
+        "zero-padded to one size) on tiled's 4x4 SIMD gathers + pixel shuffle; wastes "
+        "1 − ∏k/∏(s·⌈k/s⌉) of its products when s ∤ k"
+    )
+
+    def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
+        """Forward: channels-last x, the packed fused weight, the fused result ``z``, y and
+        the repeated bias. Backward: ``gz`` twice (NC(D)HW, and channels-last or grad_input
+        batch-innermost), the per-tap planes (x batch-innermost, ``gz`` split), the fused
+        weight (packed or whole), its gradient and the results."""
+        fg = fused_geometry(problem)
+        geo = fg.geo
+        x, w = math.prod(problem.x_shape), math.prod(problem.weight_shape)
+        fused_w = geo.groups * geo.cout_g * geo.cin_g * math.prod(geo.kernel)
+        z = geo.batch * geo.groups * geo.cout_g * math.prod(geo.output)
+        if pass_ == "forward":
+            y = math.prod(problem.y_shape)
+            return (x + fused_w + z + y + geo.groups * geo.cout_g) * problem.itemsize
+        results = x + w + (problem.out_channels if problem.bias else 0)
+        own = max(z, x)  # channels-last gz, or grad_input batch-innermost
+        return (z + own + tap_planes_scratch(geo) + 2 * fused_w + results) * problem.itemsize
+
+    def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
+        from . import _fused_kernels as fk
+        from . import _layout_kernels as lay
+        from . import _tiled_kernels as kern
+
+        fg = fused_geometry(problem)
+        geo = fg.geo
+        dtype = np.dtype(problem.dtype)
+        N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, fg.cout_g
+        dest, row, full = forward_pack(fg)
+        tab_d, tab_h, tab_w = gather_tables(fg, backward=False)
+        J = (geo.kernel[0], geo.kernel[1], geo.kernel[2])  # one phase: every slot
+        xf, wf = flat(x, dtype), flat(weight, dtype)
+        bias_g = None if bias is None else flat(bias, dtype).reshape(G, 1, cout_g)
+        fused_bias = np.zeros((G, fg.phases, cout_g), dtype=dtype)
+        xs = np.empty(xf.size, dtype=dtype)
+        wp = np.empty(G * geo.cout_g * row, dtype=dtype)
+        z = np.empty(N * G * geo.cout_g * math.prod(geo.output), dtype=dtype)
+        size, shape = math.prod(problem.y_shape), problem.y_shape
+        out3 = _three_out(problem)
+        cols = tiled.columns(G * -(-N // 4) * geo.output[0] * geo.output[1], geo.output[2])
+
+        def call() -> Array:
+            lay.to_channels_last(xf, xs, N, G, cin_g, math.prod(geo.input))
+            lay.pack_weights(wf, wp, G, cin_g, cout_g, dest, row, full, True)
+            if bias_g is not None:
+                fused_bias[...] = bias_g  # the bias of every phase's channels
+            kern.gather(
+                xs, wp, fused_bias.reshape(-1), z, N, G, cin_g, geo.cout_g, geo.input,
+                geo.output, (1, 1, 1), J, geo.dilation, tab_d, tab_h, tab_w, cols,
+            )  # fmt: skip
+            y = np.empty(size, dtype=dtype)
+            fk.pixel_shuffle(z, y, N, G, cout_g, geo.output, fg.stride, out3, fg.crop, True)
+            return y.reshape(shape)
+
+        return call
+
+    def backward_call(self, problem: Problem, grad_output: Array, x: Array, weight: Array) -> Call:
+        from . import _axpy_kernels as axpy
+        from . import _fused_kernels as fk
+        from . import _layout_kernels as lay
+        from . import _tiled_kernels as kern
+
+        fg = fused_geometry(problem)
+        geo = fg.geo
+        dtype = np.dtype(problem.dtype)
+        N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, fg.cout_g
+        fused_c = G * geo.cout_g  # P·Cout fused channels
+        gyf, xf, wf = flat(grad_output, dtype), flat(x, dtype), flat(weight, dtype)
+        out3 = _three_out(problem)
+        z_pixels = math.prod(geo.output)
+        gz = np.empty(N * fused_c * z_pixels, dtype=dtype)
+
+        cin, slots = problem.in_channels, math.prod(geo.kernel)
+        # grad_weight: the fused problem's, its real taps then picked out
+        planes = TapPlanes(geo, dtype)
+        gwf = np.empty(cin * geo.cout_g * slots, dtype=dtype)
+        unpack = unpack_offsets(fg)
+
+        # grad_input: the fused problem's, as tiled chooses it: a gather from channels-last
+        # gz, or when its dot products would be short, SIMD over space on the tap planes
+        # with the fused weight laid out whole (its zero slots stay zero)
+        if geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1) < tiled.SHORT_DOT:
+            fused_w = np.zeros(cin * geo.cout_g * slots, dtype=dtype)
+
+            def grad_input() -> Array:
+                fk.unpack_taps(fused_w, wf, cin, cout_g, slots, unpack, True)
+                return planes.grad_input(fused_w)
+
+        else:
+            gi_dest, gi_row, gi_full = grad_input_pack(fg)
+            gi_d, gi_h, gi_w = gather_tables(fg, backward=True)
+            gzs = np.empty_like(gz)
+            wpi = np.empty(G * cin_g * gi_row, dtype=dtype)
+            no_bias = np.zeros(cin, dtype=dtype)
+            cols = tiled.columns(G * -(-N // 4) * geo.input[0] * geo.input[1], geo.input[2])
+
+            def grad_input() -> Array:
+                lay.to_channels_last(gz, gzs, N, G, geo.cout_g, z_pixels)
+                lay.pack_weights(wf, wpi, G, cin_g, cout_g, gi_dest, gi_row, gi_full, False)
+                gx = np.empty(xf.size, dtype=dtype)
+                kern.gather(
+                    gzs, wpi, no_bias, gx, N, G, geo.cout_g, cin_g, geo.output, geo.input,
+                    (1, 1, 1), geo.kernel, geo.dilation, gi_d, gi_h, gi_w, cols,
+                )  # fmt: skip
+                return gx
+
+        def call() -> tuple[Array, Array, Array | None]:
+            fk.pixel_shuffle(gz, gyf, N, G, cout_g, geo.output, fg.stride, out3, fg.crop, False)
+            planes.fill(xf, gz)
+            planes.grad_weight(gwf)
+            gw = np.empty(wf.size, dtype=dtype)
+            fk.unpack_taps(gwf, gw, cin, cout_g, slots, unpack, False)
+            gx = grad_input()
+            gb = None
+            if problem.bias:
+                gb = np.empty(problem.out_channels, dtype=dtype)
+                axpy.channel_sums(gyf, gb, N, problem.out_channels, math.prod(problem.output))
+            return gx.reshape(problem.x_shape), gw.reshape(problem.weight_shape), gb
+
+        return call
+
+    def prepare_forward(
+        self, problem: Problem, x: Array, weight: Array, bias: Array | None
+    ) -> Prepared:
+        return with_waste(problem, super().prepare_forward(problem, x, weight, bias))
+
+    def prepare_backward(
+        self, problem: Problem, grad_output: Array, x: Array, weight: Array
+    ) -> Prepared:
+        return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))
+
+
+def _three_out(problem: Problem) -> tuple[int, int, int]:
+    out = (1,) * (3 - problem.ndim) + tuple(problem.output)
+    return (out[0], out[1], out[2])
