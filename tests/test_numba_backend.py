@@ -183,6 +183,26 @@ def test_pack_offsets_put_every_tap_in_its_own_slot() -> None:
     assert not full  # kernel 3 at stride 2: one phase has 2 taps, the other 1
 
 
+def test_skewed_packing_moves_each_phase_block_and_never_reaches_the_gap() -> None:
+    axes = [geom.forward_axis(*a) for a in geom.Geometry.of(_problem(kernel=(3, 4))).axes()]
+    dest, row, full = geom.pack_offsets(axes, targets=7, sources=5)
+    moved, skewed_row, same = geom.skewed((dest, row, full), targets=7)
+    assert skewed_row == row + geom.GATHER_SKEW and same == full
+    phase = dest // (7 * row)
+    assert (moved == phase * 7 * skewed_row + dest % (7 * row)).all()
+    assert (moved % skewed_row + 5 <= row).all()  # a tap's 5 sources end before the gap
+
+
+def test_tiled_stacks_phases_as_channels_only_when_its_blocks_would_be_partly_empty() -> None:
+    from deconvbench.backends.numba_._fused_forward import phases_as_channels
+
+    assert phases_as_channels(_problem(out_channels=3, kernel=4))
+    assert phases_as_channels(_problem(in_channels=6, out_channels=6, groups=2, kernel=4))
+    assert not phases_as_channels(_problem(out_channels=4, kernel=4))  # full blocks
+    assert not phases_as_channels(_problem(out_channels=3, kernel=3))  # s ∤ k: zero taps
+    assert not phases_as_channels(_problem(out_channels=3, kernel=4, stride=1))  # one phase
+
+
 # --- kernels -------------------------------------------------------------------------------
 
 
@@ -237,6 +257,21 @@ BLOCK_CASES = {
     # 3 output channels, 4 taps along W: grad_weight blocks 4 taps of one channel
     "tap-blocks": _problem(batch=4, in_channels=9, out_channels=3, input=(5, 6), kernel=4),
     "float64": _problem(batch=4, in_channels=8, out_channels=4, dtype="float64", bias=True),
+    # fewer than 4 output channels per group: tiled's forward stacks the phases as channels
+    "phases-as-channels": _problem(
+        batch=5, in_channels=6, out_channels=6, groups=2, kernel=4, bias=True
+    ),
+    "phases-as-channels-1d": _problem(
+        batch=3,
+        in_channels=5,
+        out_channels=2,
+        input=(7,),
+        kernel=6,
+        stride=3,
+        padding=2,
+        output_padding=1,
+        dtype="float64",
+    ),
 }
 
 

@@ -16,8 +16,8 @@ Dims = tuple[int, int, int]
 
 CHUNK = 1024
 """Elements of a target plane accumulated at a time by :func:`grad_input_axpy` (and of an
-output row by :func:`dense_rows`): with the four source runs of a pass it stays in L1
-(20 KiB in float32)."""
+output row by :func:`dense_rows`): the four target and four source runs of a pass are
+32 KiB in float32, about L1 (512 is no faster on the DCGAN image layer)."""
 
 
 @kernel(fastmath=FASTMATH)
@@ -58,6 +58,48 @@ def axpy_block(
             dst[t] += a * S0[t]
 
 
+@kernel(fastmath=FASTMATH)
+def axpy_block4(
+    dst: np.ndarray,
+    d0: int,
+    sd: int,
+    n: int,
+    src: np.ndarray,
+    s0: int,
+    ss: int,
+    w: np.ndarray,
+    w0: int,
+    sw: int,
+    su: int,
+) -> None:
+    """:func:`axpy_block` for 4 targets (``dst[d0 + u·sd :]``, weights ``w0 + u·su``) and
+    4 sources at once: each source vector loaded serves 4 targets, so a pass moves a
+    quarter of the source data per multiply-add (the sources stream from L2)."""
+    D0 = dst[d0 : d0 + n]
+    D1 = dst[d0 + sd : d0 + sd + n]
+    D2 = dst[d0 + 2 * sd : d0 + 2 * sd + n]
+    D3 = dst[d0 + 3 * sd : d0 + 3 * sd + n]
+    S0 = src[s0 : s0 + n]
+    S1 = src[s0 + ss : s0 + ss + n]
+    S2 = src[s0 + 2 * ss : s0 + 2 * ss + n]
+    S3 = src[s0 + 3 * ss : s0 + 3 * ss + n]
+    a0, a1, a2, a3 = w[w0], w[w0 + sw], w[w0 + 2 * sw], w[w0 + 3 * sw]
+    b0, b1, b2, b3 = w[w0 + su], w[w0 + su + sw], w[w0 + su + 2 * sw], w[w0 + su + 3 * sw]
+    e = w0 + 2 * su
+    c0, c1, c2, c3 = w[e], w[e + sw], w[e + 2 * sw], w[e + 3 * sw]
+    e += su
+    f0, f1, f2, f3 = w[e], w[e + sw], w[e + 2 * sw], w[e + 3 * sw]
+    for t in range(n):
+        x0 = S0[t]
+        x1 = S1[t]
+        x2 = S2[t]
+        x3 = S3[t]
+        D0[t] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+        D1[t] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+        D2[t] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3
+        D3[t] += f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3
+
+
 @kernel(parallel=True, fastmath=FASTMATH)
 def grad_input_axpy(
     gq: np.ndarray,
@@ -86,8 +128,8 @@ def grad_input_axpy(
     rows of the batch-innermost target ``gxb`` ``(Cin, Id, Ih, Iw, N)`` meets one
     contiguous run of its plane, so four sources go per pass (4 loads, 1 store, 4 FMAs
     per vector): 4 taps along W of one output channel (``tap_block``, adjacent planes and
-    weights) or 4 output channels of one tap. One iteration owns one target plane
-    ``(ci, id)`` and walks it in L1-sized chunks.
+    weights) or 4 output channels of one tap, into 4 input channels (``axpy_block4``).
+    One iteration owns the target planes ``(4 ci, id)`` and walks them in L1-sized chunks.
     """
     Id, Ih, Iw = I
     Kd, Kh, Kw = K
@@ -101,15 +143,20 @@ def grad_input_axpy(
     kw_step = 4 if tap_block else 1
     ss = sp if tap_block else sg  # between the sources of a pass
     sw = 1 if tap_block else ktot  # between their weights
-    for item in prange(G * Cin_g * Id):
+    nci = (Cin_g + 3) // 4
+    su = Cout_g * ktot  # weights between input channels
+    for item in prange(G * nci * Id):
         i_d = item % Id
-        c = item // Id  # global input channel
-        gi = c // Cin_g
-        tgt = gxb[item * plane : (item + 1) * plane]
+        rest = item // Id
+        gi = rest // nci
+        c = gi * Cin_g + 4 * (rest % nci)  # the block's first global input channel
+        nu = min(4, (gi + 1) * Cin_g - c)
+        first = (c * Id + i_d) * plane  # its target plane; the next ones Id·plane apart
         for c0 in range(0, plane, CHUNK):
             c1 = min(plane, c0 + CHUNK)
-            for t in range(c0, c1):
-                tgt[t] = 0
+            for u in range(nu):
+                tgt = gxb[first + u * Id * plane + c0 : first + u * Id * plane + c1]
+                tgt[:] = 0
             for kd in range(Kd):
                 if i_d < tab_d[2, kd] or i_d >= tab_d[3, kd]:
                     continue
@@ -119,14 +166,21 @@ def grad_input_axpy(
                     hi = min(c1, tab_h[3, kh] * run)
                     if lo >= hi:
                         continue
-                    dst = tgt[lo:hi]
                     row = ((i_d + tab_d[1, kd]) * Qh + tab_h[1, kh]) * run + lo
                     for co0 in range(0, Cout_g, co_step):
                         p = ((gi * Cout_g + co0) * sd + tab_d[0, kd]) * sh + tab_h[0, kh]
                         for kw0 in range(0, Kw, kw_step):
                             ns = min(4, Kw - kw0) if tap_block else min(4, Cout_g - co0)
                             w0 = (c * Cout_g + co0) * ktot + (kd * Kh + kh) * Kw + kw0
-                            axpy_block(dst, gq, (p * Kw + kw0) * sp + row, ss, ns, w, w0, sw)
+                            s0 = (p * Kw + kw0) * sp + row
+                            if nu == 4 and ns == 4:
+                                d0, sdu = first + lo, Id * plane
+                                axpy_block4(gxb, d0, sdu, hi - lo, gq, s0, ss, w, w0, sw, su)
+                                continue
+                            for u in range(nu):
+                                d0 = first + u * Id * plane
+                                dst = gxb[d0 + lo : d0 + hi]
+                                axpy_block(dst, gq, s0, ss, ns, w, w0 + u * su, sw)
 
 
 @kernel(parallel=True, fastmath=FASTMATH)

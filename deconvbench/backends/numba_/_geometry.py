@@ -162,6 +162,30 @@ def grad_input_axis(I: int, O: int, K: int, s: int, p: int, d: int) -> GatherAxi
     return GatherAxis(1, K, d, slots, table)
 
 
+GATHER_SKEW = 32
+"""Elements added to the strides between a gather's batch entries (in its channels-last
+source) and between its target channels (in the packed weights): both are otherwise a
+multiple of 4 KiB in most layers, and the 8 rows a 4×4 block streams would then share
+one set of L1 cache lines."""
+
+
+def source_stride(pixels: int, channels: int) -> int:
+    """The stride between a gather source's ``(g, n)`` blocks of ``pixels × channels``."""
+    return pixels * channels + GATHER_SKEW
+
+
+def skewed(
+    pack: tuple[NDArray[np.uint64], int, bool], targets: int
+) -> tuple[NDArray[np.uint64], int, bool]:
+    """``pack_weights``' ``(dest, row, full)`` with ``GATHER_SKEW`` more elements per
+    target channel (``row``): each tap's phase block ``targets·row`` then moves along.
+    The gap is never read."""
+    dest, row, full = pack
+    phase, rest = np.divmod(dest, np.uint64(targets * row))
+    moved = phase * np.uint64(targets * (row + GATHER_SKEW)) + rest
+    return moved.astype(np.uint64), row + GATHER_SKEW, full
+
+
 def pack_offsets(
     axes: list[GatherAxis], targets: int, sources: int
 ) -> tuple[NDArray[np.uint64], int, bool]:

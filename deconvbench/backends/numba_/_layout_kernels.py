@@ -4,7 +4,8 @@ All arrays are flat (1-D, C order); shapes are passed as integers and 3-tuples, 
 kernel compiles once per dtype. Each parallel iteration writes its own part of the
 output. Layouts (``g``: groups; ``C_g``: channels per group; spatial as 3-D):
 
-* grouped channels-last ``(g, N, D, H, W, C_g)``: the source of a gather;
+* grouped channels-last ``(g, N, D, H, W, C_g)``: the source of a gather (its batch
+  entries a little more than their size apart, ``_geometry.GATHER_SKEW``);
 * packed weights ``(g, phases, Ct, slots, Cs)``: per phase and target channel, the taps in
   the order a gather reads them, source channel innermost;
 * batch-innermost ``(C, D, H, W, N)`` and per-tap planes ``(C, sd, sh, Kw, Qd, Qh, W, N)``:
@@ -32,8 +33,11 @@ PACK_TILE = 16
 
 
 @kernel(parallel=True)
-def to_channels_last(a: np.ndarray, out: np.ndarray, N: int, G: int, Cg: int, P: int) -> None:
-    """``(N, G·Cg, P)`` → ``(G, N, P, Cg)`` (``P``: pixels per channel).
+def to_channels_last(
+    a: np.ndarray, out: np.ndarray, N: int, G: int, Cg: int, P: int, sn: int
+) -> None:
+    """``(N, G·Cg, P)`` → ``(G, N, P, Cg)`` (``P``: pixels per channel), each ``(g, n)``
+    block ``sn >= P·Cg`` past the previous one (the gap is left as it is).
 
     Tiles of ``TILE_C`` channels × ``TILE_P`` pixels, read a channel at a time (a short
     contiguous run) and written across the tile's pixels: the tile's output lines stay in
@@ -49,7 +53,7 @@ def to_channels_last(a: np.ndarray, out: np.ndarray, N: int, G: int, Cg: int, P:
         p0 = blk * TILE_P
         p1 = min(P, p0 + TILE_P)
         src = a[(n * G + gi) * Cg * P : (n * G + gi + 1) * Cg * P].reshape(Cg, P)
-        dst = out[gn * P * Cg : (gn + 1) * P * Cg].reshape(P, Cg)
+        dst = out[gn * sn : gn * sn + P * Cg].reshape(P, Cg)
         for c0 in range(0, Cg, TILE_C):
             c1 = min(Cg, c0 + TILE_C)
             s = src[c0:c1, p0:p1]

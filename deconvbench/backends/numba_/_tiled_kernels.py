@@ -5,10 +5,10 @@ kernel compiles once per dtype whatever the problem's shape or dimensionality. E
 parallel loop (``prange``) gives each output element to exactly one iteration: no
 atomics, no races. The layouts they read are made by ``_layout_kernels``.
 
-Micro-kernels: ``dot4x4`` computes the 16 dot products of 4 rows of ``a`` with 4 rows of ``b`` (rows
-``a0 + u·sa`` and ``b0 + v·sb``, each ``L`` long) in one pass: per step it loads 8
-values and does 16 multiply-adds, so the loop is bound by the FMA units rather than by
-loads, and LLVM vectorises it (with ``reassoc``) into 16 SIMD accumulators. The
+Micro-kernels: ``dot4x4`` computes the 16 dot products of 4 rows of ``a`` with 4 rows of
+``b`` (rows ``a0 + u·sa`` and ``b0 + v·sb``, each ``L`` long) in one pass: per step it
+loads 8 values and does 16 multiply-adds, so the loop is bound by the FMA units rather
+than by loads, and LLVM vectorises it (with ``reassoc``) into 16 SIMD accumulators. The
 narrower kernels serve the edges of a block (fewer than 4 rows left on either side).
 
 Every kernel *adds* into ``acc`` (4×4, row-major: ``acc[4·u + v]``), so a caller sums
@@ -283,32 +283,31 @@ def gather(
     tab_h: np.ndarray,
     tab_w: np.ndarray,
     cols: int,
+    strides: tuple[int, int],
 ) -> None:
     """``out[n, g·Ct + c, t] = bias[g·Ct + c] + Σ packed weights · source windows``.
 
-    ``src`` is grouped channels-last ``(G, N, S, Cs)``; ``out`` is ``(N, G·Ct, T)``, NC(D)HW.
+    ``src`` is grouped channels-last ``(G, N, S, Cs)``, ``(g, n)`` blocks ``strides[0]``
+    apart; packed weights' target channels are ``strides[1]`` apart; ``out`` is NC(D)HW.
     ``tab_*`` are ``GatherAxis.table`` (phase, jlo, jhi, src0 per target); ``E`` the
-    source step between taps. One iteration owns ``cols`` columns of an output row
-    ``(g, 4 batch entries, td, th)``, every target channel of them (a whole row unless
-    rows are too few to keep the threads busy: 1-D problems).
+    source step between taps. One iteration owns ``cols`` columns (a whole row unless rows
+    are too few: 1-D problems) of an output row ``(g, 4 batch entries, td, th)``, all channels.
 
     Blocking: 4 batch entries × 4 target channels per ``dot4x4`` (the batch entries share
     every index but their base, so every block is full whatever the spatial edges do);
     the reduction runs over source channels and, when taps read adjacent sources
     (``E[2] == 1``), over the whole window of taps along W at once; two rows of taps go
-    through one :func:`dot4x4_pair` pass. Loops go phase →
-    channel block → columns of that phase, so a block's packed weights stay in L1/L2 while
-    they are reused across the row.
+    through one :func:`dot4x4_pair` pass. Loops go phase → channel block → columns of that
+    phase, so a block's packed weights stay in L1/L2 while they are reused across the row.
     """
-    Sd, Sh, Sw = S
+    _, Sh, Sw = S
     Td, Th, Tw = T
     Pd, Ph, Pw = P
-    Jd, Jh, Jw = J
+    _, Jh, Jw = J
     ed, eh, ew = E
     nb = (N + 3) // 4
     tsp = Td * Th * Tw
-    row = Jd * Jh * Jw * Cs  # packed weights of one target channel
-    sn = Sd * Sh * Sw * Cs  # source stride between batch entries
+    sn, row = strides  # source stride between batch entries, weights' between targets
     nw = (Tw + cols - 1) // cols
     for item in prange(G * nb * Td * Th * nw):
         w0 = (item % nw) * cols
@@ -322,6 +321,7 @@ def gather(
         gi = rest // nb
         n0 = 4 * b
         na = min(4, N - n0)
+        nb0 = (gi * N + n0) * sn
         pd = tab_d[0, td]
         dlo = tab_d[1, td]
         dhi = tab_d[2, td]
@@ -349,10 +349,10 @@ def gather(
                             L = Cs
                         full = na == 4 and nc == 4 and nseg == 1
                         for jd in range(dlo, dhi):
-                            drow = ((gi * N + n0) * Sd + sd0 + (jd - dlo) * ed) * Sh + sh0
+                            drow = (sd0 + (jd - dlo) * ed) * Sh + sh0
                             jh = hlo
                             while full and jh + 1 < hhi:  # two rows of taps per pass
-                                a0 = ((drow + (jh - hlo) * eh) * Sw + sw0) * Cs
+                                a0 = nb0 + ((drow + (jh - hlo) * eh) * Sw + sw0) * Cs
                                 b0 = wbase + ((jd * Jh + jh) * Jw + wlo) * Cs
                                 a1 = a0 + eh * Sw * Cs
                                 b1 = b0 + Jw * Cs
@@ -362,7 +362,7 @@ def gather(
                                 srow = (drow + (j - hlo) * eh) * Sw + sw0
                                 wtap = wbase + ((jd * Jh + j) * Jw + wlo) * Cs
                                 for seg in range(nseg):
-                                    a0 = (srow + seg * ew) * Cs
+                                    a0 = nb0 + (srow + seg * ew) * Cs
                                     dot_block(src, a0, sn, na, wp, wtap + seg * Cs, row, nc, L, acc)
                     for u in range(na):
                         for v in range(nc):

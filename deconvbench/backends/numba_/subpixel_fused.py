@@ -34,13 +34,9 @@ from ..numpy_._fused import with_waste
 from ..strategy import Array, Prepared
 from . import tiled
 from ._common import Call, NumbaStrategy, flat
-from ._fused_geometry import (
-    forward_pack,
-    fused_geometry,
-    gather_tables,
-    grad_input_pack,
-    unpack_offsets,
-)
+from ._fused_forward import fused_forward, fused_forward_bytes, three_out
+from ._fused_geometry import fused_geometry, gather_tables, grad_input_pack, unpack_offsets
+from ._geometry import skewed, source_stride
 from .tiled import TapPlanes, tap_planes_scratch
 
 
@@ -57,54 +53,18 @@ class SubpixelFused(NumbaStrategy):
         the repeated bias. Backward: ``gz`` twice (NC(D)HW, and channels-last or grad_input
         batch-innermost), the per-tap planes (x batch-innermost, ``gz`` split), the fused
         weight (packed or whole), its gradient and the results."""
-        fg = fused_geometry(problem)
-        geo = fg.geo
+        geo = fused_geometry(problem).geo
         x, w = math.prod(problem.x_shape), math.prod(problem.weight_shape)
         fused_w = geo.groups * geo.cout_g * geo.cin_g * math.prod(geo.kernel)
         z = geo.batch * geo.groups * geo.cout_g * math.prod(geo.output)
         if pass_ == "forward":
-            y = math.prod(problem.y_shape)
-            return (x + fused_w + z + y + geo.groups * geo.cout_g) * problem.itemsize
+            return fused_forward_bytes(problem)
         results = x + w + (problem.out_channels if problem.bias else 0)
         own = max(z, x)  # channels-last gz, or grad_input batch-innermost
         return (z + own + tap_planes_scratch(geo) + 2 * fused_w + results) * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
-        from . import _fused_kernels as fk
-        from . import _layout_kernels as lay
-        from . import _tiled_kernels as kern
-
-        fg = fused_geometry(problem)
-        geo = fg.geo
-        dtype = np.dtype(problem.dtype)
-        N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, fg.cout_g
-        dest, row, full = forward_pack(fg)
-        tab_d, tab_h, tab_w = gather_tables(fg, backward=False)
-        J = (geo.kernel[0], geo.kernel[1], geo.kernel[2])  # one phase: every slot
-        xf, wf = flat(x, dtype), flat(weight, dtype)
-        bias_g = None if bias is None else flat(bias, dtype).reshape(G, 1, cout_g)
-        fused_bias = np.zeros((G, fg.phases, cout_g), dtype=dtype)
-        xs = np.empty(xf.size, dtype=dtype)
-        wp = np.empty(G * geo.cout_g * row, dtype=dtype)
-        z = np.empty(N * G * geo.cout_g * math.prod(geo.output), dtype=dtype)
-        size, shape = math.prod(problem.y_shape), problem.y_shape
-        out3 = _three_out(problem)
-        cols = tiled.columns(G * -(-N // 4) * geo.output[0] * geo.output[1], geo.output[2])
-
-        def call() -> Array:
-            lay.to_channels_last(xf, xs, N, G, cin_g, math.prod(geo.input))
-            lay.pack_weights(wf, wp, G, cin_g, cout_g, dest, row, full, True)
-            if bias_g is not None:
-                fused_bias[...] = bias_g  # the bias of every phase's channels
-            kern.gather(
-                xs, wp, fused_bias.reshape(-1), z, N, G, cin_g, geo.cout_g, geo.input,
-                geo.output, (1, 1, 1), J, geo.dilation, tab_d, tab_h, tab_w, cols,
-            )  # fmt: skip
-            y = np.empty(size, dtype=dtype)
-            fk.pixel_shuffle(z, y, N, G, cout_g, geo.output, fg.stride, out3, fg.crop, True)
-            return y.reshape(shape)
-
-        return call
+        return fused_forward(problem, x, weight, bias, tiled.columns)
 
     def backward_call(self, problem: Problem, grad_output: Array, x: Array, weight: Array) -> Call:
         from . import _axpy_kernels as axpy
@@ -118,7 +78,7 @@ class SubpixelFused(NumbaStrategy):
         N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, fg.cout_g
         fused_c = G * geo.cout_g  # P·Cout fused channels
         gyf, xf, wf = flat(grad_output, dtype), flat(x, dtype), flat(weight, dtype)
-        out3 = _three_out(problem)
+        out3 = three_out(problem)
         z_pixels = math.prod(geo.output)
         gz = np.empty(N * fused_c * z_pixels, dtype=dtype)
 
@@ -139,20 +99,21 @@ class SubpixelFused(NumbaStrategy):
                 return planes.grad_input(fused_w)
 
         else:
-            gi_dest, gi_row, gi_full = grad_input_pack(fg)
+            gi_dest, gi_row, gi_full = skewed(grad_input_pack(fg), cin_g)
             gi_d, gi_h, gi_w = gather_tables(fg, backward=True)
-            gzs = np.empty_like(gz)
+            sn = source_stride(z_pixels, geo.cout_g)
+            gzs = np.empty(G * N * sn, dtype=dtype)
             wpi = np.empty(G * cin_g * gi_row, dtype=dtype)
             no_bias = np.zeros(cin, dtype=dtype)
             cols = tiled.columns(G * -(-N // 4) * geo.input[0] * geo.input[1], geo.input[2])
 
             def grad_input() -> Array:
-                lay.to_channels_last(gz, gzs, N, G, geo.cout_g, z_pixels)
+                lay.to_channels_last(gz, gzs, N, G, geo.cout_g, z_pixels, sn)
                 lay.pack_weights(wf, wpi, G, cin_g, cout_g, gi_dest, gi_row, gi_full, False)
                 gx = np.empty(xf.size, dtype=dtype)
                 kern.gather(
                     gzs, wpi, no_bias, gx, N, G, geo.cout_g, cin_g, geo.output, geo.input,
-                    (1, 1, 1), geo.kernel, geo.dilation, gi_d, gi_h, gi_w, cols,
+                    (1, 1, 1), geo.kernel, geo.dilation, gi_d, gi_h, gi_w, cols, (sn, gi_row),
                 )  # fmt: skip
                 return gx
 
@@ -180,8 +141,3 @@ class SubpixelFused(NumbaStrategy):
         self, problem: Problem, grad_output: Array, x: Array, weight: Array
     ) -> Prepared:
         return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))
-
-
-def _three_out(problem: Problem) -> tuple[int, int, int]:
-    out = (1,) * (3 - problem.ndim) + tuple(problem.output)
-    return (out[0], out[1], out[2])

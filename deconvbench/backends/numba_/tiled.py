@@ -26,6 +26,11 @@ runs on a padded column grid, vectorised over space and batch, each tap adding a
 run of grad_output to a run of grad_input.
 grad_bias is a channel sum in float64.
 
+Few output channels (fewer than 4 per group, s dividing k: the DCGAN image layer) would
+leave the forward's 4×4 blocks partly empty; the phases are then stacked as channels
+instead (``_fused_forward``: ``numba/subpixel-fused``'s forward, one stride-1 gather with
+``s^D·Cout/g`` channels and a pixel shuffle), which fills them at no extra products.
+
 A one-pixel input (a latent vector's projection: padding 0, output = kernel) needs no
 phases and no layout: forward and grad_weight are then GEMMs of the NC(D)HW arrays as
 they are (``_axpy_kernels.dense_rows``).
@@ -44,13 +49,17 @@ import numpy as np
 from ...problem import Pass, Problem
 from ..strategy import Array
 from ._common import Call, NumbaStrategy, bias_or_zeros, flat
+from ._fused_forward import fused_forward, fused_forward_bytes, phases_as_channels
 from ._geometry import (
+    GATHER_SKEW,
     Dims,
     Geometry,
     forward_axis,
     grad_input_axis,
     pack_offsets,
     phase_axis,
+    skewed,
+    source_stride,
 )
 
 SHORT_DOT = 64
@@ -109,14 +118,19 @@ class Tiled(NumbaStrategy):
         geo = Geometry.of(problem)
         x, w = math.prod(problem.x_shape), math.prod(problem.weight_shape)
         cin, cout = problem.in_channels, problem.out_channels
+        if pass_ == "forward" and phases_as_channels(problem) and not one_pixel(geo):
+            return fused_forward_bytes(problem)
         if pass_ == "forward":
             taps = math.prod(_most_taps(*axis) for axis in geo.axes())
-            packed = geo.groups * math.prod(geo.stride) * geo.cout_g * taps * geo.cin_g
+            row = taps * geo.cin_g + GATHER_SKEW
+            packed = geo.groups * math.prod(geo.stride) * geo.cout_g * row
             tables = 4 * 8 * sum(geo.output)  # int64 (phase, first, last, source) per output
-            return (x + packed + math.prod(problem.y_shape) + cout) * problem.itemsize + tables
+            xs = x + geo.groups * geo.batch * GATHER_SKEW
+            return (xs + packed + math.prod(problem.y_shape) + cout) * problem.itemsize + tables
         dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
         # grad_input batch-innermost, or channels-last grad_output, a packed weight, no bias
-        own = x if dot_length < SHORT_DOT else math.prod(problem.y_shape) + w + cin
+        skews = (geo.groups * geo.batch + cin) * GATHER_SKEW
+        own = x if dot_length < SHORT_DOT else math.prod(problem.y_shape) + w + cin + skews
         planes = 0 if one_pixel(geo) else tap_planes_scratch(geo)
         results = x + w + (cout if problem.bias else 0)
         return (planes + own + results) * problem.itemsize
@@ -129,28 +143,31 @@ class Tiled(NumbaStrategy):
         dtype = np.dtype(problem.dtype)
         if one_pixel(geo):
             return _dense_forward(problem, geo, x, weight, bias)
+        if phases_as_channels(problem):
+            return fused_forward(problem, x, weight, bias, columns)
         N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, geo.cout_g
         axes = [forward_axis(*a) for a in geo.axes()]
         P = _dims([a.phases for a in axes])
         J = _dims([a.taps for a in axes])
         E = _dims([a.step for a in axes])
         tab_d, tab_h, tab_w = (np.ascontiguousarray(a.table) for a in axes)
-        dest, row, full = pack_offsets(axes, cout_g, cin_g)
+        dest, row, full = skewed(pack_offsets(axes, cout_g, cin_g), cout_g)
         xf, wf = flat(x, dtype), flat(weight, dtype)
         bf = bias_or_zeros(bias, problem.out_channels, dtype)
         pixels = math.prod(geo.input)
-        xs = np.empty(xf.size, dtype=dtype)
-        wp = np.empty(G * math.prod(P) * cout_g * math.prod(J) * cin_g, dtype=dtype)
+        sn = source_stride(pixels, cin_g)
+        xs = np.empty(G * N * sn, dtype=dtype)
+        wp = np.empty(G * math.prod(P) * cout_g * row, dtype=dtype)
         size, shape = math.prod(problem.y_shape), problem.y_shape
         cols = columns(G * -(-N // 4) * geo.output[0] * geo.output[1], geo.output[2])
 
         def call() -> Array:
-            lay.to_channels_last(xf, xs, N, G, cin_g, pixels)
+            lay.to_channels_last(xf, xs, N, G, cin_g, pixels, sn)
             lay.pack_weights(wf, wp, G, cin_g, cout_g, dest, row, full, True)
             y = np.empty(size, dtype=dtype)
             kern.gather(
                 xs, wp, bf, y, N, G, cin_g, cout_g, geo.input, geo.output, P, J, E,
-                tab_d, tab_h, tab_w, cols,
+                tab_d, tab_h, tab_w, cols, (sn, row),
             )  # fmt: skip
             return y.reshape(shape)
 
@@ -179,19 +196,20 @@ class Tiled(NumbaStrategy):
         else:
             gi_axes = [grad_input_axis(*a) for a in geo.axes()]
             gi_d, gi_h, gi_w = (np.ascontiguousarray(a.table) for a in gi_axes)
-            gi_dest, gi_row, _ = pack_offsets(gi_axes, cin_g, cout_g)
-            gys = np.empty(gyf.size, dtype=dtype)
-            wpi = np.empty(wf.size, dtype=dtype)
+            gi_dest, gi_row, _ = skewed(pack_offsets(gi_axes, cin_g, cout_g), cin_g)
+            sn = source_stride(out_pixels, cout_g)
+            gys = np.empty(G * N * sn, dtype=dtype)
+            wpi = np.empty(G * cin_g * gi_row, dtype=dtype)
             no_bias = np.zeros(cin, dtype=dtype)
             cols = columns(G * -(-N // 4) * geo.input[0] * geo.input[1], geo.input[2])
 
             def grad_input(wf: Array) -> Array:
-                lay.to_channels_last(gyf, gys, N, G, cout_g, out_pixels)
+                lay.to_channels_last(gyf, gys, N, G, cout_g, out_pixels, sn)
                 lay.pack_weights(wf, wpi, G, cin_g, cout_g, gi_dest, gi_row, True, False)
                 gx = np.empty(xf.size, dtype=dtype)
                 kern.gather(
                     gys, wpi, no_bias, gx, N, G, cout_g, cin_g, geo.output, geo.input,
-                    (1, 1, 1), geo.kernel, geo.dilation, gi_d, gi_h, gi_w, cols,
+                    (1, 1, 1), geo.kernel, geo.dilation, gi_d, gi_h, gi_w, cols, (sn, gi_row),
                 )  # fmt: skip
                 return gx
 
