@@ -30,8 +30,8 @@ import math
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..numpy_._fused import with_waste
-from ..strategy import Array, Prepared
+from ..numpy_._fused import ReportsWaste
+from ..strategy import Array
 from . import tiled
 from ._common import Call, NumbaStrategy, flat
 from ._fused_forward import fused_forward, fused_forward_bytes, three_out
@@ -40,7 +40,7 @@ from ._geometry import skewed, source_stride
 from .tiled import TapPlanes, tap_planes_scratch
 
 
-class SubpixelFused(NumbaStrategy):
+class SubpixelFused(ReportsWaste, NumbaStrategy):
     algorithm = "subpixel-fused"
     description = (
         "ESPCN sub-pixel: one correlation with s^d·Cout channels (phase sub-kernels "
@@ -131,13 +131,3 @@ class SubpixelFused(NumbaStrategy):
             return gx.reshape(problem.x_shape), gw.reshape(problem.weight_shape), gb
 
         return call
-
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return with_waste(problem, super().prepare_forward(problem, x, weight, bias))
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ...problem import Problem
-from ..strategy import Prepared
+from ..strategy import Array, Prepared, Strategy
 
 Index = tuple[object, ...]
 """An index into an array (slices, ints, index arrays)."""
@@ -135,6 +135,26 @@ def with_waste(problem: Problem, prepared: Prepared) -> Prepared:
     """``prepared`` whose facts (the row's engine note) carry :func:`wasted_fraction`."""
     facts = {**prepared.facts, "wasted_products": round(wasted_fraction(problem), 4)}
     return Prepared(prepared.call, prepared.fetch, prepared.synchronize, facts)
+
+
+class ReportsWaste(Strategy):
+    """Mixed in before a backend's base class: every preparation of a fused strategy says
+    what share of its products are wasted (:func:`with_waste`), whatever the backend.
+
+    ``super()`` here is the backend's base class, next in the method resolution order, which
+    implements both preparations; mypy sees only :class:`Strategy`'s abstract ones."""
+
+    def prepare_forward(
+        self, problem: Problem, x: Array, weight: Array, bias: Array | None
+    ) -> Prepared:
+        prepared = super().prepare_forward(problem, x, weight, bias)  # type: ignore[safe-super]
+        return with_waste(problem, prepared)
+
+    def prepare_backward(
+        self, problem: Problem, grad_output: Array, x: Array, weight: Array
+    ) -> Prepared:
+        prepared = super().prepare_backward(problem, grad_output, x, weight)  # type: ignore[safe-super]
+        return with_waste(problem, prepared)
 
 
 @lru_cache(maxsize=512)

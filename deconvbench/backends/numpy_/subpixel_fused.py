@@ -34,16 +34,16 @@ import math
 import numpy as np
 
 from ...problem import Pass, Problem
-from ..strategy import Array, Prepared
+from ..strategy import Array
 from ._conv import bias_view, embed, grouped_view, im2col, new_output, write_phase
 from ._fused import (
     FusedAxis,
     Index,
+    ReportsWaste,
     fused_axes,
     phase_count,
     phase_parts,
     tap_index,
-    with_waste,
 )
 from ._layout import bias_grad, from_grouped
 from ._strategy import NumpyStrategy
@@ -225,7 +225,7 @@ def workspace(problem: Problem, pass_: Pass) -> int:
     return gz + w + b + max(weight_step, input_step)
 
 
-class SubpixelFused(NumpyStrategy):
+class SubpixelFused(ReportsWaste, NumpyStrategy):
     algorithm = "subpixel-fused"
     description = (
         "ESPCN sub-pixel: one correlation with s^d·Cout channels (phase sub-kernels "
@@ -236,13 +236,3 @@ class SubpixelFused(NumpyStrategy):
     forward_fn = staticmethod(forward)
     backward_fn = staticmethod(backward)
     workspace_fn = staticmethod(workspace)
-
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return with_waste(problem, super().prepare_forward(problem, x, weight, bias))
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))

@@ -34,14 +34,13 @@ import torch.nn.functional as F  # noqa: N812 (the torch idiom)
 from ...problem import Pass, Problem
 from ..numpy_._fused import (
     Index,
+    ReportsWaste,
     broadcast_shapes,
     fused_axes,
     phase_count,
     phase_parts,
     tap_index,
-    with_waste,
 )
-from ..strategy import Array, Prepared
 from ._common import CONV, library_allowance, pad_amounts, slow_path_columns
 from ._strategy import AutogradStrategy
 
@@ -186,7 +185,7 @@ def backward(
     return grad_x, grad_w, grad_b
 
 
-class SubpixelFused(AutogradStrategy):
+class SubpixelFused(ReportsWaste, AutogradStrategy):
     """Forward in torch ops; backward the explicit fused formulas of :func:`backward`."""
 
     algorithm = "subpixel-fused"
@@ -229,13 +228,3 @@ class SubpixelFused(AutogradStrategy):
             return (x + w + b + fused_w + p * b + padded + z + y + conv) * problem.itemsize
         grads = z + fused_w + 2 * padded + fused_w + x + 2 * w + b
         return (y + x + w + grads + conv) * problem.itemsize
-
-    def prepare_forward(
-        self, problem: Problem, x: Array, weight: Array, bias: Array | None
-    ) -> Prepared:
-        return with_waste(problem, super().prepare_forward(problem, x, weight, bias))
-
-    def prepare_backward(
-        self, problem: Problem, grad_output: Array, x: Array, weight: Array
-    ) -> Prepared:
-        return with_waste(problem, super().prepare_backward(problem, grad_output, x, weight))
