@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from deconvbench.cases.gather import measure_requests
 from deconvbench.cases.measure_table import MeasureRequest
 from deconvbench.cli import app
+from deconvbench.errors import InputError
 from deconvbench.run.measure_settings import DEFAULTS, resolve
+from deconvbench.run.types import RunOptions
 
 QUICK = MeasureRequest(precision=0.05, budget_s=0.3, warmup_s=0.01)
 
@@ -80,3 +83,11 @@ def test_run_records_where_its_timing_settings_came_from(tmp_path: Path) -> None
 def test_warmup_option_is_checked() -> None:
     result = CliRunner().invoke(app, ["run", "--suite", "smoke", "--warmup", "-1"])
     assert result.exit_code == 2
+
+
+def test_apply_sets_every_timing_option_and_checks_it() -> None:
+    options = resolve(MeasureRequest(), [("suite 'smoke'", QUICK)]).apply(RunOptions(seed=3))
+    assert (options.precision, options.budget_s, options.warmup_s) == (0.05, 0.3, 0.01)
+    assert options.min_samples == DEFAULTS.min_samples and options.seed == 3
+    with pytest.raises(InputError, match="budget"):
+        resolve(MeasureRequest(budget_s=0.0), []).apply(RunOptions())

@@ -218,10 +218,6 @@ def run(
         passes=parse_passes(pass_),
         threads=threads,
         seed=seed,
-        budget_s=float(timing.values.budget_s),  # type: ignore[arg-type]
-        precision=float(timing.values.precision),  # type: ignore[arg-type]
-        min_samples=int(timing.values.min_samples),  # type: ignore[arg-type]
-        warmup_s=float(timing.values.warmup_s),  # type: ignore[arg-type]
         l2_flush=l2_flush,
         isolate=isolate or allocator is not None,  # the allocator loads with a worker
         rounds=rounds,
@@ -229,6 +225,7 @@ def run(
         memory_state=check_memory_state(memory_state),
         allocator=allocator,
     )
+    options = timing.apply(options)
     memory = _memory_facts(options)  # before the peak calibration, which allocates too
     screen = Screen.for_streams()
     note_oversubscription(threads, screen.note)

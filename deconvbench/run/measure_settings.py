@@ -10,7 +10,7 @@ suite run together with another suite is measured as carefully as the other one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from ..cases.measure_table import MeasureRequest, phrase
 from .types import RunOptions
@@ -45,6 +45,19 @@ class MeasureSettings:
             name: {"value": getattr(self.values, name), "from": source}
             for name, source in self.sources.items()
         }
+
+    def apply(self, options: RunOptions) -> RunOptions:
+        """``options`` with these timing settings (every one is set after :func:`resolve`)."""
+        v = self.values
+        assert v.precision is not None and v.budget_s is not None
+        assert v.warmup_s is not None and v.min_samples is not None
+        return replace(
+            options,
+            precision=v.precision,
+            budget_s=v.budget_s,
+            warmup_s=v.warmup_s,
+            min_samples=v.min_samples,
+        )
 
     def from_suites(self) -> list[str]:
         """``precision ±5%``-style phrases for the settings a suite chose (for a note)."""
