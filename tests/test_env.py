@@ -275,6 +275,18 @@ def test_allocator_section_names_glibc_when_nothing_replaces_it(
     assert env.summary(env.collect()).endswith("glibc malloc")
 
 
+def test_huge_page_state_reads_the_bracketed_choices(tmp_path: Path) -> None:
+    assert env.allocator.chosen("always [madvise] never\n") == "madvise"
+    assert env.allocator.chosen("always defer defer+madvise [defer+madvise] never") == (
+        "defer+madvise"
+    )
+    assert env.allocator.chosen("garbage") is None
+    (tmp_path / "enabled").write_text("[always] madvise never\n")
+    facts = env.allocator.huge_pages(str(tmp_path))  # no defrag file: left out, not an error
+    assert facts["enabled"] == "always" and "defrag" not in facts
+    assert isinstance(facts["numpy_madvise"], bool)
+
+
 @pytest.mark.parametrize(
     ("name", "files", "version"),
     [
