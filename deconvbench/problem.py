@@ -207,6 +207,21 @@ class Problem:
         """Number of spatial dimensions (1, 2 or 3)."""
         return len(self.input)
 
+    def axes(self) -> tuple[tuple[int, int, int, int, int, int], ...]:
+        """Per spatial dimension ``(input, output, kernel, stride, padding, dilation)``: what
+        a per-dimension decomposition (phases, fused axes) reads."""
+        return tuple(
+            zip(
+                self.input,
+                self.output,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.dilation,
+                strict=True,
+            )
+        )
+
     @property
     def output(self) -> tuple[int, ...]:
         """Spatial output size: (input-1)·stride - 2·padding + dilation·(kernel-1)

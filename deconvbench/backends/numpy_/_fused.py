@@ -87,18 +87,7 @@ def fused_axis(
 @lru_cache(maxsize=512)
 def fused_axes(problem: Problem) -> tuple[FusedAxis, ...]:
     """Per spatial dimension, its fused form."""
-    return tuple(
-        fused_axis(i, o, k, s, p, d)
-        for i, o, k, s, p, d in zip(
-            problem.input,
-            problem.output,
-            problem.kernel,
-            problem.stride,
-            problem.padding,
-            problem.dilation,
-            strict=True,
-        )
-    )
+    return tuple(fused_axis(*axis) for axis in problem.axes())
 
 
 def phase_count(problem: Problem) -> int:

@@ -86,18 +86,7 @@ def axis_phases(
 @lru_cache(maxsize=512)
 def phases(problem: Problem) -> tuple[tuple[AxisPhase, ...], ...]:
     """Per spatial dimension, its phases; the problem's phases are their product."""
-    return tuple(
-        axis_phases(i, o, k, s, p, d)
-        for i, o, k, s, p, d in zip(
-            problem.input,
-            problem.output,
-            problem.kernel,
-            problem.stride,
-            problem.padding,
-            problem.dilation,
-            strict=True,
-        )
-    )
+    return tuple(axis_phases(*axis) for axis in problem.axes())
 
 
 @dataclass(frozen=True)
