@@ -38,6 +38,7 @@ KERNEL_MODULES = [
     "_axpy_kernels",
     "_direct_kernels",
     "_fused_kernels",
+    "_gemm_kernels",
     "_layout_kernels",
     "_tiled_kernels",
 ]
@@ -206,12 +207,25 @@ def test_tiled_stacks_phases_as_channels_only_when_its_blocks_would_be_partly_em
 # --- kernels -------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["gather", "axpy"])
+BACKWARD_PATHS = {  # (SHORT_DOT, TILE_FILL, INPUT_TILE_FILL): grad_input / grad_weight
+    "gather-planes": (0, 2.0, 2.0),
+    "gather-tiles": (0, 0.0, 2.0),
+    "tiles-tiles": (0, 0.0, 0.0),
+    "tiles-planes": (1000, 2.0, 0.0),
+    "axpy-planes": (1000, 2.0, 2.0),
+    "axpy-tiles": (1000, 0.0, 2.0),
+}
+
+
+@pytest.fixture(params=sorted(BACKWARD_PATHS))
 def grad_input_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force numba/tiled's grad_input onto one formulation or the other."""
+    """Force numba/tiled's backward onto one of its formulations."""
     from deconvbench.backends.numba_ import tiled
 
-    monkeypatch.setattr(tiled, "SHORT_DOT", 0 if request.param == "gather" else 1000)
+    short_dot, tile_fill, input_tile_fill = BACKWARD_PATHS[str(request.param)]
+    monkeypatch.setattr(tiled, "SHORT_DOT", short_dot)
+    monkeypatch.setattr(tiled, "TILE_FILL", tile_fill)
+    monkeypatch.setattr(tiled, "INPUT_TILE_FILL", input_tile_fill)
     return str(request.param)
 
 
@@ -315,7 +329,7 @@ def test_tiled_random_larger_problems(
     dilation: int,
     bias: bool,
 ) -> None:
-    """Random problems with batch and channels past the 4×4 block, both grad_input paths."""
+    """Random problems with batch and channels past the 4×4 block, every backward path."""
     from deconvbench.backends.numba_ import Tiled, tiled
 
     problem = Problem.create(
@@ -332,14 +346,14 @@ def test_tiled_random_larger_problems(
     )
     strategy = Tiled()
     assert verify(strategy, problem, "forward", seed=1).ok
-    saved = tiled.SHORT_DOT
+    saved = tiled.SHORT_DOT, tiled.TILE_FILL, tiled.INPUT_TILE_FILL
     try:
-        for threshold in (0, 1000):
-            tiled.SHORT_DOT = threshold
+        for path, thresholds in BACKWARD_PATHS.items():
+            tiled.SHORT_DOT, tiled.TILE_FILL, tiled.INPUT_TILE_FILL = thresholds
             result = verify(strategy, problem, "backward", seed=1)
-            assert result.ok, f"SHORT_DOT={threshold} {problem}: {result.message}"
+            assert result.ok, f"{path} {problem}: {result.message}"
     finally:
-        tiled.SHORT_DOT = saved
+        tiled.SHORT_DOT, tiled.TILE_FILL, tiled.INPUT_TILE_FILL = saved
 
 
 def _run(strategy: Strategy, problem: Problem, pass_: Pass) -> tuple[np.ndarray | None, ...]:

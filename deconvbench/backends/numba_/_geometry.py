@@ -169,6 +169,15 @@ multiple of 4 KiB in most layers, and the 8 rows a 4×4 block streams would then
 one set of L1 cache lines."""
 
 
+TILE_ROWS = 6
+"""Broadcast rows of a GEMM tile (``_gemm_kernels``): input channels in grad_weight."""
+TILE_VECTORS = 4
+"""SIMD vectors per row of a GEMM tile: ``TILE_ROWS·TILE_VECTORS = 24`` accumulators
+leave 8 of AVX-512's 32 registers for operands."""
+VECTOR_BYTES = 64
+"""One AVX-512 register; on narrower SIMD LLVM splits each vector operation."""
+
+
 def source_stride(pixels: int, channels: int) -> int:
     """The stride between a gather source's ``(g, n)`` blocks of ``pixels × channels``."""
     return pixels * channels + GATHER_SKEW

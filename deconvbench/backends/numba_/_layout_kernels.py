@@ -199,3 +199,48 @@ def to_tap_planes(
                 src = gy[start : start + (hi - lo - 1) * sw + 1 : sw]
                 for i in range(hi - lo):
                     body[i, n] = src[i]
+
+
+@kernel(parallel=True)
+def to_padded(gy: np.ndarray, out: np.ndarray, NC: int, O: Dims, E: Dims, P: Dims) -> None:
+    """``(NC, Od, Oh, Ow)`` into the interior of ``(NC, Ed, Eh, Ew)`` at offset ``P``; the
+    border is zeros from preparation and never written."""
+    Od, Oh, Ow = O
+    Ed, Eh, Ew = E
+    pd, ph, pw = P
+    for item in prange(NC * Od * Oh):
+        oh = item % Oh
+        od = (item // Oh) % Od
+        c = item // (Od * Oh)
+        start = ((c * Ed + od + pd) * Eh + oh + ph) * Ew + pw
+        dst = out[start : start + Ow]
+        src = gy[item * Ow : (item + 1) * Ow]
+        for i in range(Ow):
+            dst[i] = src[i]
+
+
+@kernel(parallel=True)
+def pack_channels_inner(
+    w: np.ndarray, out: np.ndarray, G: int, Cin_g: int, Cout_g: int, taps: int, cip: int
+) -> None:
+    """Weight ``(G·Cin_g, Cout_g, taps)`` → ``(G, taps, Cout_g, cip)``, input channels
+    innermost; lanes from ``Cin_g`` to ``cip`` are zeros from preparation."""
+    for item in prange(G * Cout_g):
+        co = item % Cout_g
+        gi = item // Cout_g
+        # PACK_TILE input channels at a time, each tap's run of them written whole: the
+        # output rows, like the input channels, are a power of two apart in most layers,
+        # and touching them a value at a time would make their lines evict each other
+        for c0 in range(0, Cin_g, PACK_TILE):
+            n = min(PACK_TILE, Cin_g - c0)
+            block = np.empty((n, taps), dtype=w.dtype)
+            for ci in range(n):
+                start = ((gi * Cin_g + c0 + ci) * Cout_g + co) * taps
+                src = w[start : start + taps]
+                for k in range(taps):
+                    block[ci, k] = src[k]
+            for k in range(taps):
+                start = ((gi * taps + k) * Cout_g + co) * cip + c0
+                dst = out[start : start + n]
+                for ci in range(n):
+                    dst[ci] = block[ci, k]

@@ -37,7 +37,7 @@ from ._common import Call, NumbaStrategy, flat
 from ._fused_forward import fused_forward, fused_forward_bytes, three_out
 from ._fused_geometry import fused_geometry, gather_tables, grad_input_pack, unpack_offsets
 from ._geometry import skewed, source_stride
-from .tiled import TapPlanes, tap_planes_scratch
+from ._tap_planes import TapPlanes, tap_planes_scratch
 
 
 class SubpixelFused(ReportsWaste, NumbaStrategy):

@@ -42,7 +42,9 @@ changes themselves are part of every timed call.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,15 +54,21 @@ from ._common import Call, NumbaStrategy, bias_or_zeros, flat
 from ._fused_forward import fused_forward, fused_forward_bytes, phases_as_channels
 from ._geometry import (
     GATHER_SKEW,
-    Dims,
+    TILE_ROWS,
     Geometry,
     forward_axis,
-    grad_input_axis,
     pack_offsets,
-    phase_axis,
     skewed,
     source_stride,
 )
+from ._grad_operands import (
+    ChannelsLastGrad,
+    PaddedGrad,
+    padded_grad_bytes,
+    tile_rows,
+    tile_width,
+)
+from ._tap_planes import TapPlanes, tap_planes_scratch
 
 SHORT_DOT = 64
 """A gather whose dot products are shorter than this (source channels × taps along W)
@@ -95,25 +103,31 @@ class Tiled(NumbaStrategy):
     algorithm = "tiled"
     description = (
         "phase-decomposed gather on channels-last tiles (sub-pixel), 4x4 register-blocked "
-        "SIMD dot products; grad_weight on batch-innermost per-tap planes"
+        "SIMD dot products; grad_weight on outer-product GEMM tiles (or per-tap planes)"
     )
 
     def warmup_problems(self, dtype: str) -> list[Problem]:
         """The base's tiny problem takes the small-channel grad_input; add one whose
-        grad_input gathers (one pixel: it also takes the dense forward and grad_weight)."""
+        grad_input gathers (one pixel: it also takes the dense forward and grad_weight)
+        and one whose gradients both run on GEMM tiles (channels and inputs along W fill
+        them: ``TILE_FILL``, ``INPUT_TILE_FILL``)."""
         channels = max(1, SHORT_DOT)  # dot length = channels × 1 tap
         wide = Problem.create(
             batch=1, in_channels=1, out_channels=channels, input=1, kernel=1, dtype=dtype
         )
-        return [*super().warmup_problems(dtype), wide]
+        full = tile_width(4)  # fills a tile row in float32 and two in float64
+        tiles = Problem.create(
+            batch=1, in_channels=full, out_channels=full, input=TILE_ROWS, kernel=1, dtype=dtype
+        )
+        return [*super().warmup_problems(dtype), wide, tiles]
 
     def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
         """The scratch buffers preparation allocates (the re-laid copies) and the results.
 
         Forward: channels-last x, the weight packed per phase (``s^D`` phases of the most
-        taps any phase has), y. Backward: the per-tap planes (:func:`tap_planes_scratch`),
-        grad_input's own (itself batch-innermost, or channels-last grad_output and a packed
-        weight), and the gradients.
+        taps any phase has), y. Backward: the layouts its paths read (:class:`BackwardPaths`:
+        channels-last or padded grad_output with a packed weight, per-tap planes) and the
+        gradients.
         """
         geo = Geometry.of(problem)
         x, w = math.prod(problem.x_shape), math.prod(problem.weight_shape)
@@ -127,13 +141,21 @@ class Tiled(NumbaStrategy):
             tables = 4 * 8 * sum(geo.output)  # int64 (phase, first, last, source) per output
             xs = x + geo.groups * geo.batch * GATHER_SKEW
             return (xs + packed + math.prod(problem.y_shape) + cout) * problem.itemsize + tables
-        dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
-        # grad_input batch-innermost, or channels-last grad_output, a packed weight, no bias
-        skews = (geo.groups * geo.batch + cin) * GATHER_SKEW
-        own = x if dot_length < SHORT_DOT else math.prod(problem.y_shape) + w + cin + skews
-        planes = 0 if one_pixel(geo) else tap_planes_scratch(geo)
+        paths = backward_paths(geo, problem.itemsize)
+        width = tile_width(problem.itemsize)
+        scratch = 0
+        if paths.channels_last:  # channels-last grad_output, a packed weight, no bias
+            skews = (geo.groups * geo.batch + cin) * GATHER_SKEW + width
+            scratch += math.prod(problem.y_shape) + w + cin + skews
+        if paths.planes:  # grad_input batch-innermost, the tap planes
+            scratch += x + tap_planes_scratch(geo)
+        if paths.grad_weight == "tiles":
+            # each tile sums every tap of its channels into a private block, one per thread
+            # at most (numba runs at most one thread per core)
+            scratch += math.prod(geo.kernel) * TILE_ROWS * width * (os.cpu_count() or 1)
+        padded = padded_grad_bytes(geo, problem.itemsize) if paths.grad_input == "tiles" else 0
         results = x + w + (cout if problem.bias else 0)
-        return (planes + own + results) * problem.itemsize
+        return (scratch + results) * problem.itemsize + padded
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
         from . import _layout_kernels as lay
@@ -175,67 +197,119 @@ class Tiled(NumbaStrategy):
 
     def backward_call(self, problem: Problem, grad_output: Array, x: Array, weight: Array) -> Call:
         from . import _axpy_kernels as axpy
-        from . import _layout_kernels as lay
-        from . import _tiled_kernels as kern
 
         geo = Geometry.of(problem)
         dtype = np.dtype(problem.dtype)
-        N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, geo.cout_g
-        cin, cout = problem.in_channels, problem.out_channels
         gyf, xf, wf = flat(grad_output, dtype), flat(x, dtype), flat(weight, dtype)
-        out_pixels = math.prod(geo.output)
-        dense = one_pixel(geo)
-        planes = None if dense else TapPlanes(geo, dtype)
-
-        # grad_input: a gather from channels-last grad_output (one phase, taps d apart),
-        # unless its dot products would be short; then SIMD over space on the tap planes.
-        dot_length = cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
-        if planes is not None and dot_length < SHORT_DOT:
-            grad_input = planes.grad_input
-
-        else:
-            gi_axes = [grad_input_axis(*a) for a in geo.axes()]
-            gi_d, gi_h, gi_w = (np.ascontiguousarray(a.table) for a in gi_axes)
-            gi_dest, gi_row, _ = skewed(pack_offsets(gi_axes, cin_g, cout_g), cin_g)
-            sn = source_stride(out_pixels, cout_g)
-            gys = np.empty(G * N * sn, dtype=dtype)
-            wpi = np.empty(G * cin_g * gi_row, dtype=dtype)
-            no_bias = np.zeros(cin, dtype=dtype)
-            cols = columns(G * -(-N // 4) * geo.input[0] * geo.input[1], geo.input[2])
-
-            def grad_input(wf: Array) -> Array:
-                lay.to_channels_last(gyf, gys, N, G, cout_g, out_pixels, sn)
-                lay.pack_weights(wf, wpi, G, cin_g, cout_g, gi_dest, gi_row, True, False)
-                gx = np.empty(xf.size, dtype=dtype)
-                kern.gather(
-                    gys, wpi, no_bias, gx, N, G, cout_g, cin_g, geo.output, geo.input,
-                    (1, 1, 1), geo.kernel, geo.dilation, gi_d, gi_h, gi_w, cols, (sn, gi_row),
-                )  # fmt: skip
-                return gx
-
-        weight_grad = _dense_weight_grad(geo, dtype) if dense else None
+        paths = backward_paths(geo, problem.itemsize)
+        cols = columns(geo.groups * -(-geo.batch // 4) * geo.input[0] * geo.input[1], geo.input[2])
+        last = ChannelsLastGrad(geo, dtype, cols) if paths.channels_last else None
+        padded = PaddedGrad(geo, dtype) if paths.grad_input == "tiles" else None
+        planes = TapPlanes(geo, dtype) if paths.planes else None
+        dense_weight_grad = _dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
 
         def call() -> tuple[Array, Array, Array | None]:
             gw = np.empty(wf.size, dtype=dtype)
+            if last is not None:
+                last.fill(gyf)
             if planes is not None:
                 planes.fill(xf, gyf)
+            if dense_weight_grad is not None:
+                dense_weight_grad(xf, gyf, gw)
+            elif last is not None and paths.grad_weight == "tiles":
+                last.grad_weight(xf, gw)
+            elif planes is not None:
                 planes.grad_weight(gw)
-            elif weight_grad is not None:
-                weight_grad(xf, gyf, gw)
-            gx = grad_input(wf)
+            if padded is not None:
+                gx = padded.grad_input(gyf, wf)
+            elif last is not None and paths.grad_input == "gather":
+                gx = last.grad_input(wf)
+            else:
+                assert planes is not None  # backward_paths gives the axpy path its planes
+                gx = planes.grad_input(wf)
             gb = None
             if problem.bias:
-                gb = np.empty(cout, dtype=dtype)
-                axpy.channel_sums(gyf, gb, N, cout, out_pixels)
+                gb = np.empty(problem.out_channels, dtype=dtype)
+                axpy.channel_sums(gyf, gb, geo.batch, problem.out_channels, math.prod(geo.output))
             return gx.reshape(problem.x_shape), gw.reshape(problem.weight_shape), gb
 
         return call
 
 
-SKEW = 16
-"""Elements added to the stride between grad_weight's channels and tap planes: their
-rows are otherwise a power of two apart in most layers, and the 8 rows a 4×4 block
-streams would then share one set of L1 (and L2) cache lines."""
+@dataclass(frozen=True)
+class BackwardPaths:
+    """How ``numba/tiled`` computes a problem's two gradients.
+
+    grad_input: ``tiles`` (``_gemm_kernels.grad_input_tiles`` on zero-padded grad_output),
+    ``gather`` (the forward's gather with the roles swapped, on channels-last grad_output)
+    or ``axpy`` (SIMD over space on the tap planes, for short dot products).
+    grad_weight: ``dense`` (a one-pixel input: a GEMM of the arrays as they are),
+    ``tiles`` (``_gemm_kernels.grad_weight_tiles`` on channels-last grad_output) or
+    ``planes`` (4×4 dot products over the tap planes).
+    """
+
+    grad_input: str
+    grad_weight: str
+
+    @property
+    def channels_last(self) -> bool:
+        return self.grad_input == "gather" or self.grad_weight == "tiles"
+
+    @property
+    def planes(self) -> bool:
+        return self.grad_input == "axpy" or self.grad_weight == "planes"
+
+
+def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
+    """The fastest formulations this problem's shape allows (see :class:`BackwardPaths`).
+
+    GEMM tiles need their lanes and rows mostly full: ``TILE_FILL`` of the lanes for
+    output channels (grad_weight), ``INPUT_TILE_FILL`` of the lanes for input channels and
+    of the rows for inputs along W (grad_input, whose rows are 4 or 6 adjacent inputs of
+    one image row: ``tile_rows``); grad_input's also need their weights to fit in L2
+    (``TILE_PANEL_BYTES``)."""
+    width = tile_width(itemsize)
+    iw = geo.input[2]
+    dense = one_pixel(geo)
+    dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
+    panel = math.prod(geo.kernel) * geo.cout_g * width * itemsize  # one tile's weights
+    full = min(_fill(geo.cin_g, width), _fill(iw, tile_rows(iw))) >= INPUT_TILE_FILL
+    if not dense and full and panel <= TILE_PANEL_BYTES:
+        grad_input = "tiles"
+    elif not dense and dot_length < SHORT_DOT:
+        grad_input = "axpy"
+    else:
+        grad_input = "gather"
+    if dense:
+        grad_weight = "dense"
+    elif _fill(geo.cout_g, width) >= TILE_FILL:
+        grad_weight = "tiles"
+    else:
+        grad_weight = "planes"
+    return BackwardPaths(grad_input, grad_weight)
+
+
+TILE_PANEL_BYTES = 256 * 1024
+"""The most weights one grad_input tile reads (taps × output channels × a tile row of input
+channels): every tile streams them all, so they must stay in L2 (half of Zen 4's 1 MiB).
+The DCGAN layer with 128 output channels (512 KiB) runs 10% slower on tiles than on the
+gather, the one with 256 (1 MiB) 45% slower."""
+
+
+def _fill(count: int, block: int) -> float:
+    """The share of whole blocks of ``block`` that ``count`` items fill."""
+    return count / (-(-count // block) * block)
+
+
+TILE_FILL = 0.75
+"""The least share of the grad_weight tiles' lanes that output channels must fill: a tile
+row is 64 float32 channels, and at 48 of them its 220 GFLOP/s (2 cores) still beats the
+dot-product kernel's 130-190."""
+
+INPUT_TILE_FILL = 0.85
+"""The same for the grad_input tiles, whose rows can also be partly empty at the end of an
+image row (7 inputs fill 7 of 8). On the DCGAN layers the tiles run at about 200 GFLOP/s
+and the gather at 150-190, so a tile may leave a sixth of its work empty and still win."""
 
 
 def one_pixel(geo: Geometry) -> bool:
@@ -284,73 +358,3 @@ def _dense_weight_grad(
         axpy.dense_rows(xf, gyf, gw, zeros, G, cin_g, geo.batch, J, taps, *strides)
 
     return step
-
-
-def _tap_layout(geo: Geometry) -> tuple[int, int, int]:
-    """``(x channel stride, tap plane stride, tap-plane elements)``."""
-    rows = [phase_axis(*a).rows for a in geo.axes()]
-    planes = geo.stride[0] * geo.stride[1] * geo.kernel[2]
-    sx = math.prod(geo.input) * geo.batch + SKEW
-    sp = rows[0] * rows[1] * geo.input[2] * geo.batch + SKEW
-    return sx, sp, geo.groups * geo.cout_g * planes * sp
-
-
-def tap_planes_scratch(geo: Geometry) -> int:
-    """Elements of :class:`TapPlanes`' scratch: x batch-innermost, grad_output in per-tap
-    planes."""
-    sx, _, gq = _tap_layout(geo)
-    return geo.groups * geo.cin_g * sx + gq
-
-
-class TapPlanes:
-    """x batch-innermost and grad_output in per-tap planes (``to_tap_planes``), and the two
-    backward steps that read them: grad_weight (``_tiled_kernels.grad_weight``) and the
-    small-channel grad_input (``_axpy_kernels.grad_input_axpy``). Scratch is allocated
-    here, once; :meth:`fill` lays out both operands inside the timed call."""
-
-    def __init__(self, geo: Geometry, dtype: np.dtype[np.generic]) -> None:
-        axes = [phase_axis(*a) for a in geo.axes()]
-        self.geo, self.dtype = geo, dtype
-        self.tables = [np.ascontiguousarray(a.table) for a in axes]
-        self.Q = _dims([a.rows for a in axes])
-        self.sx, self.sp, size = _tap_layout(geo)
-        self.xb = np.zeros(geo.groups * geo.cin_g * self.sx, dtype=dtype)
-        self.gq = np.zeros(size, dtype=dtype)
-        # 4 taps along W per block when that leaves fewer blocks partly empty than 4 channels
-        kw, cout_g = geo.kernel[2], geo.cout_g
-        self.tap_block = -(-kw // 4) * 4 * cout_g < -(-cout_g // 4) * 4 * kw
-        self.gxb: Array | None = None
-
-    def _shape(self) -> tuple[int, int, int, int, Dims, Dims, Dims, Dims, bool]:
-        geo = self.geo
-        return (geo.batch, geo.groups, geo.cin_g, geo.cout_g, geo.input, geo.kernel,
-                geo.stride, self.Q, self.tap_block)  # fmt: skip
-
-    def fill(self, xf: Array, gyf: Array) -> None:
-        from . import _layout_kernels as lay
-
-        geo = self.geo
-        cin, cout, iw = geo.groups * geo.cin_g, geo.groups * geo.cout_g, geo.input[2]
-        lay.to_batch_inner(xf, self.xb, geo.batch, cin, geo.input, self.sx)
-        lay.to_tap_planes(
-            gyf, self.gq, geo.batch, cout, geo.output, geo.stride, self.Q, iw, self.sp,
-            self.tables[2],
-        )  # fmt: skip
-
-    def grad_weight(self, gw: Array) -> None:
-        from . import _tiled_kernels as kern
-
-        kern.grad_weight(self.xb, self.gq, gw, *self._shape(), (self.sx, self.sp), *self.tables)
-
-    def grad_input(self, wf: Array) -> Array:
-        from . import _axpy_kernels as axpy
-        from . import _layout_kernels as lay
-
-        geo = self.geo
-        cin = geo.groups * geo.cin_g
-        if self.gxb is None:
-            self.gxb = np.empty(cin * math.prod(geo.input) * geo.batch, dtype=self.dtype)
-        axpy.grad_input_axpy(self.gq, wf, self.gxb, *self._shape(), self.sp, *self.tables)
-        gx = np.empty(cin * math.prod(geo.input) * geo.batch, dtype=self.dtype)
-        lay.from_batch_inner(self.gxb, gx, geo.batch, cin, geo.input)
-        return gx

@@ -1,0 +1,326 @@
+"""Outer-product (GEMM) kernels of ``numba/tiled``: an explicit-SIMD micro-kernel.
+
+The dot-product kernels of ``_tiled_kernels`` keep one accumulator per output element
+and must reduce each across the SIMD lanes at the end, which costs as much as the loop
+itself when the reduction is a few hundred long. The micro-kernel here is the other
+classic form (BLAS's): ``MR × NV`` SIMD registers each hold ``VL`` outputs, and every
+step adds one column of ``MR`` broadcast scalars times one row of ``NV·VL`` contiguous
+values (``MR·NV`` fused multiply-adds for ``NV`` vector loads and ``MR`` broadcasts), so
+nothing is reduced across lanes. numba cannot keep an array of vectors in registers, so
+the kernel is written in LLVM IR (:func:`tile`, a numba ``intrinsic``) with
+``<VL x float>`` values and ``llvm.fma``; LLVM maps them to AVX-512 (or to what the CPU
+has). It is inlined into its caller, which is why its callers live in this file: numba's
+on-disk cache is invalidated per source file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils as _cgutils
+from numba.extending import intrinsic
+
+from ._geometry import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES
+from ._jit import kernel, prange
+
+cgutils: Any = _cgutils  # untyped: its helpers build LLVM IR
+
+Dims = tuple[int, int, int]
+
+MR = TILE_ROWS
+NV = TILE_VECTORS
+
+
+def lanes(itemsize: int) -> int:
+    """Values per SIMD vector of a dtype: ``VL``."""
+    return VECTOR_BYTES // itemsize
+
+
+def _tile_codegen(rows: int) -> Any:
+    """The IR builder of a tile with ``rows`` broadcast rows (see :func:`_signature`)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return _build_tile(rows, context, builder, signature, args)
+
+    return codegen
+
+
+def _build_tile(MR: int, context: Any, builder: Any, signature: Any, args: Any) -> Any:
+    """The IR of one tile call: ``MR`` rows × ``NV`` vectors of accumulators."""
+    v_arr, v0, v_steps, s_arr, s0, s_steps, sj, mr, counts, c_arr, c0, cj = args
+    v_type = signature.args[0]
+
+    def element(values: Any, position: int, level: int) -> Any:
+        """An index tuple's element as ``intp`` (a tuple may mix literal and run-time
+        integers, so each element is cast on its own)."""
+        item_type = signature.args[position][level]
+        return context.cast(builder, builder.extract_value(values, level), item_type, types.intp)
+
+    elt = context.get_data_type(v_type.dtype)
+    vl = lanes(context.get_abi_sizeof(elt))
+    vec = ir.VectorType(elt, vl)
+    intp = context.get_value_type(types.intp)
+    i32 = ir.IntType(32)
+    fma_name = f"llvm.fma.v{vl}{'f32' if vl == 16 else 'f64'}"
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), fma_name)
+    vp = context.make_array(signature.args[0])(context, builder, v_arr).data
+    sp = context.make_array(signature.args[3])(context, builder, s_arr).data
+    cp = context.make_array(signature.args[9])(context, builder, c_arr).data
+    undef = ir.Constant(vec, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
+
+    def const(value: int) -> Any:
+        return ir.Constant(intp, value)
+
+    def load_vector(base: Any, offset: Any) -> Any:
+        ptr = builder.bitcast(builder.gep(base, [offset]), vec.as_pointer())
+        return builder.load(ptr, align=context.get_abi_sizeof(elt))
+
+    # rows past ``mr`` repeat the last real one: their sums are computed and never read
+    last = builder.sub(mr, const(1))
+    rows = [
+        builder.mul(sj, builder.select(builder.icmp_signed("<", const(j), mr), const(j), last))
+        for j in range(MR)
+    ]
+    zero = ir.Constant(vec, [0.0] * vl)
+    acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(NV)] for _ in range(MR)]
+    n_loops = len(signature.args[8])
+    # nested loops over the 4 levels, each with its own V and S step (mem2reg keeps the
+    # accumulators in registers: they are allocas with no other use)
+    v_base, s_base = v0, s0
+    stack = []
+    for level in range(n_loops):
+        loop = cgutils.for_range(builder, element(counts, 8, level))
+        index = loop.__enter__().index
+        stack.append(loop)
+        v_base = builder.add(v_base, builder.mul(index, element(v_steps, 2, level)))
+        s_base = builder.add(s_base, builder.mul(index, element(s_steps, 5, level)))
+    vectors = [load_vector(vp, builder.add(v_base, const(q * vl))) for q in range(NV)]
+    for j in range(MR):
+        scalar = builder.load(builder.gep(sp, [builder.add(s_base, rows[j])]))
+        broadcast = builder.shuffle_vector(
+            builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef, splat
+        )
+        for q in range(NV):
+            builder.store(
+                builder.call(fma, [broadcast, vectors[q], builder.load(acc[j][q])]), acc[j][q]
+            )
+    for loop in reversed(stack):
+        loop.__exit__(None, None, None)
+    sums = [[builder.load(acc[j][q]) for q in range(NV)] for j in range(MR)]
+    for j in range(MR):
+        row = builder.add(c0, builder.mul(cj, const(j)))
+        for q in range(NV):
+            offset = builder.add(row, const(q * vl))
+            total = builder.fadd(load_vector(cp, offset), sums[j][q])
+            ptr = builder.bitcast(builder.gep(cp, [offset]), vec.as_pointer())
+            builder.store(total, ptr, align=context.get_abi_sizeof(elt))
+    return context.get_dummy_value()
+
+
+def _tile_typer(rows: int) -> Any:
+    """The typing function of a tile of ``rows`` rows (see :func:`_signature`)."""
+
+    def typer(
+        typingctx: Any,
+        v: Any,
+        v0: Any,
+        v_steps: Any,
+        s: Any,
+        s0: Any,
+        s_steps: Any,
+        sj: Any,
+        mr: Any,
+        counts: Any,
+        c: Any,
+        c0: Any,
+        cj: Any,
+    ) -> tuple[Any, Any]:
+        return _signature(v, v_steps, s, s_steps, counts, c), _tile_codegen(rows)
+
+    return typer
+
+
+def _signature(v: Any, v_steps: Any, s: Any, s_steps: Any, counts: Any, c: Any) -> Any:
+    """``c[c0 + j·cj + q·VL + l] += Σ_t s[s0 + j·sj + off_s(t)] · v[v0 + off_v(t) + q·VL + l]``.
+
+    ``t`` runs over a 4-level loop nest (``counts``), each level with its own step in
+    ``v`` and ``s`` (``v_steps``, ``s_steps``); rows ``j < MR`` are the broadcast
+    streams ``sj`` apart (rows from ``mr`` on repeat row ``mr - 1``); ``c`` is a dense
+    ``(MR, NV·VL)`` block, ``cj`` apart. The ``NV·VL`` values read from ``v`` at each
+    step must lie inside it (callers pad their buffers).
+    """
+    index = types.intp
+    for values in (v_steps, s_steps, counts):
+        if not isinstance(values, types.BaseTuple) or len(values) != 4:
+            raise TypeError(f"tile takes 4-tuples of integers, not {values}")
+    return types.void(v, index, v_steps, s, index, s_steps, index, index, counts, c, index, index)
+
+
+tile: Any = intrinsic(_tile_typer(MR))
+tile4: Any = intrinsic(_tile_typer(4))
+"""A tile of 4 rows (16 accumulators): fewer rows left empty where 4 divide the inputs
+along W and 6 do not (8, 16, 32), for one more vector load per 4 multiply-adds."""
+
+
+@kernel(parallel=True)
+def grad_weight_tiles(
+    gys: np.ndarray,
+    x: np.ndarray,
+    gw: np.ndarray,
+    N: int,
+    G: int,
+    Cin_g: int,
+    Cout_g: int,
+    I: Dims,
+    O: Dims,
+    K: Dims,
+    S: Dims,
+    sn: int,
+    chunk: int,
+    tab_d: np.ndarray,
+    tab_h: np.ndarray,
+    tab_w: np.ndarray,
+) -> None:
+    """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · gy[n, co, i·s − p + k·d]`` by :func:`tile`.
+
+    ``gys`` is grad_output grouped channels-last ``(G, N, O, Cout_g)`` (the grad_input
+    gather's source, ``(g, n)`` blocks ``sn`` apart, padded past its end by a tile row);
+    ``x`` is the input as it is, NC(D)HW. A tile is ``MR`` input channels (broadcast from
+    ``x``: no re-layout) × ``NV·VL`` output channels (vectors of ``gys``) of one tap; the
+    reduction runs over the batch entries of a chunk and the tap's valid inputs
+    (``tab_*`` are ``_geometry.PhaseAxis.table``: ``(r, c, lo, hi)`` per tap, output
+    ``s·(i + c) + r``). One iteration owns ``MR`` input × ``NV·VL`` output channels, every
+    tap: it sums ``chunk`` batch entries at a time into a private block (their grad_output
+    stays in L2 across the taps), then writes its part of ``gw``.
+    """
+    Id, Ih, Iw = I
+    _, Oh, Ow = O
+    Kd, Kh, Kw = K
+    sd, sh, sw = S
+    ktot = Kd * Kh * Kw
+    vl = 64 // gys.itemsize
+    width = NV * vl  # output channels per tile
+    nci = (Cin_g + MR - 1) // MR
+    nco = (Cout_g + width - 1) // width
+    pixels = Id * Ih * Iw
+    v_steps0 = (sd * Oh * Ow * Cout_g, sh * Ow * Cout_g, sw * Cout_g)
+    for item in prange(G * nci * nco):
+        cb = item % nco
+        rest = item // nco
+        gi = rest // nci
+        ci0 = MR * (rest % nci)
+        co0 = cb * width
+        mr = min(MR, Cin_g - ci0)
+        block = np.zeros(ktot * MR * width, dtype=gw.dtype)
+        for n0 in range(0, N, chunk):
+            nn = min(chunk, N - n0)
+            for kd in range(Kd):
+                dlo, dhi = tab_d[2, kd], tab_d[3, kd]
+                for kh in range(Kh):
+                    hlo, hhi = tab_h[2, kh], tab_h[3, kh]
+                    for kw in range(Kw):
+                        wlo, whi = tab_w[2, kw], tab_w[3, kw]
+                        if dlo >= dhi or hlo >= hhi or wlo >= whi:
+                            continue
+                        od = sd * (dlo + tab_d[1, kd]) + tab_d[0, kd]
+                        oh = sh * (hlo + tab_h[1, kh]) + tab_h[0, kh]
+                        ow = sw * (wlo + tab_w[1, kw]) + tab_w[0, kw]
+                        v0 = (gi * N + n0) * sn + ((od * Oh + oh) * Ow + ow) * Cout_g + co0
+                        s0 = ((n0 * G + gi) * Cin_g + ci0) * pixels + (dlo * Ih + hlo) * Iw + wlo
+                        counts = (nn, dhi - dlo, hhi - hlo, whi - wlo)
+                        v_steps = (sn, v_steps0[0], v_steps0[1], v_steps0[2])
+                        s_steps = (G * Cin_g * pixels, Ih * Iw, Iw, 1)
+                        tap = (kd * Kh + kh) * Kw + kw
+                        tile(gys, v0, v_steps, x, s0, s_steps, pixels, mr, counts,
+                             block, tap * MR * width, width)  # fmt: skip
+        nc = min(width, Cout_g - co0)
+        for j in range(mr):
+            base = ((gi * Cin_g + ci0 + j) * Cout_g + co0) * ktot
+            for tap in range(ktot):
+                src = block[(tap * MR + j) * width : (tap * MR + j) * width + nc]
+                for c in range(nc):
+                    gw[base + c * ktot + tap] = src[c]
+
+
+@kernel(parallel=True)
+def grad_input_tiles(
+    gyp: np.ndarray,
+    wpk: np.ndarray,
+    gx: np.ndarray,
+    N: int,
+    G: int,
+    Cin_g: int,
+    Cout_g: int,
+    I: Dims,
+    E: Dims,
+    K: Dims,
+    S: Dims,
+    D: Dims,
+    cip: int,
+    rows: int,
+) -> None:
+    """``gx[n, ci, i] = Σ_{co, k} w[ci, co, k] · gy[n, co, i·s − p + k·d]`` by tiles.
+
+    ``gyp`` is grad_output zero-padded to ``(N, G·Cout_g, E)`` so that every tap of
+    every input lands inside it (padded output ``i·s + k·d``: taps that miss the real
+    output read zeros); ``wpk`` the weight packed ``(G, K, Cout_g, cip)``, input channels
+    innermost and padded with zeros to ``cip`` (a whole number of tile rows). A tile is
+    ``rows`` (4: :data:`tile4`, or 6: :data:`tile`) inputs along W (broadcast from
+    ``gyp``, ``s`` apart) × ``NV·VL`` input channels (vectors of ``wpk``), summed over
+    every output channel and tap. One iteration owns one image row of ``NV·VL`` input
+    channels: it sums the row tile after tile into a private block, then writes it into
+    ``gx`` (NC(D)HW) a channel at a time, each channel's inputs contiguous.
+    """
+    Id, Ih, Iw = I
+    Ed, Eh, Ew = E
+    Kd, Kh, Kw = K
+    sd, sh, sw = S
+    dd, dh, dw = D
+    ktot = Kd * Kh * Kw
+    width = NV * (64 // gx.itemsize)
+    nci = cip // width
+    nwt = (Iw + rows - 1) // rows
+    plane = Ed * Eh * Ew
+    pixels = Id * Ih * Iw
+    # output channels innermost when they outnumber the taps along W: the longest loop
+    # runs innermost, over consecutive weight rows
+    tap = Cout_g * cip
+    if Cout_g >= Kw:
+        v_steps = (Kh * Kw * tap, Kw * tap, tap, cip)
+        s_steps = (dd * Eh * Ew, dh * Ew, dw, plane)
+        counts = (Kd, Kh, Kw, Cout_g)
+    else:
+        v_steps = (cip, Kh * Kw * tap, Kw * tap, tap)
+        s_steps = (plane, dd * Eh * Ew, dh * Ew, dw)
+        counts = (Cout_g, Kd, Kh, Kw)
+    for item in prange(G * nci * N * Id * Ih):
+        ih = item % Ih
+        rest = item // Ih
+        i_d = rest % Id
+        rest //= Id
+        n = rest % N
+        rest //= N
+        cb = rest % nci
+        gi = rest // nci
+        block = np.zeros(nwt * rows * width, dtype=gx.dtype)
+        ci0 = cb * width
+        v0 = gi * ktot * tap + ci0
+        for wt in range(nwt):
+            iw0 = wt * rows
+            s0 = (n * G + gi) * Cout_g * plane + ((i_d * sd) * Eh + ih * sh) * Ew + iw0 * sw
+            mr = min(rows, Iw - iw0)
+            c0 = iw0 * width
+            if rows == 4:
+                tile4(wpk, v0, v_steps, gyp, s0, s_steps, sw, mr, counts, block, c0, width)
+            else:
+                tile(wpk, v0, v_steps, gyp, s0, s_steps, sw, mr, counts, block, c0, width)
+        # the row goes out a channel at a time: each channel's inputs are contiguous in gx
+        row = (((n * G + gi) * Cin_g + ci0) * Id + i_d) * Ih * Iw + ih * Iw
+        for c in range(min(width, Cin_g - ci0)):
+            out = gx[row + c * pixels :][:Iw]
+            for j in range(Iw):
+                out[j] = block[j * width + c]
