@@ -207,14 +207,17 @@ def test_tiled_stacks_phases_as_channels_only_when_its_blocks_would_be_partly_em
 # --- kernels -------------------------------------------------------------------------------
 
 
-BACKWARD_PATHS = {  # (SHORT_DOT, TILE_FILL, INPUT_TILE_FILL): grad_input / grad_weight
-    "gather-planes": (0, 2.0, 2.0),
-    "gather-tiles": (0, 0.0, 2.0),
-    "tiles-tiles": (0, 0.0, 0.0),
-    "tiles-planes": (1000, 2.0, 0.0),
-    "axpy-planes": (1000, 2.0, 2.0),
-    "axpy-tiles": (1000, 0.0, 2.0),
+BACKWARD_PATHS = {  # (SHORT_DOT, TILE_FILL, COLUMNS_FILL, INPUT_TILE_FILL)
+    "gather-planes": (0, 2.0, 2.0, 2.0),  # grad_input path, then grad_weight's
+    "gather-tiles": (0, 0.0, 2.0, 2.0),
+    "axpy-columns": (1000, 2.0, 0.0, 2.0),
+    "tiles-tiles": (0, 0.0, 2.0, 0.0),
+    "tiles-columns": (0, 2.0, 0.0, 0.0),
+    "tiles-planes": (1000, 2.0, 2.0, 0.0),
+    "axpy-planes": (1000, 2.0, 2.0, 2.0),
+    "axpy-tiles": (1000, 0.0, 2.0, 2.0),
 }
+THRESHOLDS = ("SHORT_DOT", "TILE_FILL", "COLUMNS_FILL", "INPUT_TILE_FILL")
 
 
 @pytest.fixture(params=sorted(BACKWARD_PATHS))
@@ -222,10 +225,8 @@ def grad_input_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     """Force numba/tiled's backward onto one of its formulations."""
     from deconvbench.backends.numba_ import tiled
 
-    short_dot, tile_fill, input_tile_fill = BACKWARD_PATHS[str(request.param)]
-    monkeypatch.setattr(tiled, "SHORT_DOT", short_dot)
-    monkeypatch.setattr(tiled, "TILE_FILL", tile_fill)
-    monkeypatch.setattr(tiled, "INPUT_TILE_FILL", input_tile_fill)
+    for name, value in zip(THRESHOLDS, BACKWARD_PATHS[str(request.param)], strict=True):
+        monkeypatch.setattr(tiled, name, value)
     return str(request.param)
 
 
@@ -346,14 +347,16 @@ def test_tiled_random_larger_problems(
     )
     strategy = Tiled()
     assert verify(strategy, problem, "forward", seed=1).ok
-    saved = tiled.SHORT_DOT, tiled.TILE_FILL, tiled.INPUT_TILE_FILL
+    saved = [getattr(tiled, name) for name in THRESHOLDS]
     try:
         for path, thresholds in BACKWARD_PATHS.items():
-            tiled.SHORT_DOT, tiled.TILE_FILL, tiled.INPUT_TILE_FILL = thresholds
+            for name, value in zip(THRESHOLDS, thresholds, strict=True):
+                setattr(tiled, name, value)
             result = verify(strategy, problem, "backward", seed=1)
             assert result.ok, f"{path} {problem}: {result.message}"
     finally:
-        tiled.SHORT_DOT, tiled.TILE_FILL, tiled.INPUT_TILE_FILL = saved
+        for name, value in zip(THRESHOLDS, saved, strict=True):
+            setattr(tiled, name, value)
 
 
 def _run(strategy: Strategy, problem: Problem, pass_: Pass) -> tuple[np.ndarray | None, ...]:

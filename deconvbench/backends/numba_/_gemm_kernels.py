@@ -176,7 +176,8 @@ def grad_weight_tiles(
     Cin_g: int,
     Cout_g: int,
     I: Dims,
-    O: Dims,
+    E: Dims,
+    P: Dims,
     K: Dims,
     S: Dims,
     sn: int,
@@ -187,8 +188,9 @@ def grad_weight_tiles(
 ) -> None:
     """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · gy[n, co, i·s − p + k·d]`` by :func:`tile`.
 
-    ``gys`` is grad_output grouped channels-last ``(G, N, O, Cout_g)`` (the grad_input
-    gather's source, ``(g, n)`` blocks ``sn`` apart, padded past its end by a tile row);
+    ``gys`` is grad_output grouped channels-last ``(G, N, E, Cout_g)``, the image at offset
+    ``P`` inside the extent ``E`` (``_grad_operands.ChannelsLastGrad``: ``(g, n)`` blocks
+    ``sn`` apart, padded past its end by a tile row);
     ``x`` is the input as it is, NC(D)HW. A tile is ``MR`` input channels (broadcast from
     ``x``: no re-layout) × ``NV·VL`` output channels (vectors of ``gys``) of one tap; the
     reduction runs over the batch entries of a chunk and the tap's valid inputs
@@ -198,7 +200,8 @@ def grad_weight_tiles(
     stays in L2 across the taps), then writes its part of ``gw``.
     """
     Id, Ih, Iw = I
-    _, Oh, Ow = O
+    _, Eh, Ew = E
+    pd, ph, pw = P
     Kd, Kh, Kw = K
     sd, sh, sw = S
     ktot = Kd * Kh * Kw
@@ -207,7 +210,7 @@ def grad_weight_tiles(
     nci = (Cin_g + MR - 1) // MR
     nco = (Cout_g + width - 1) // width
     pixels = Id * Ih * Iw
-    v_steps0 = (sd * Oh * Ow * Cout_g, sh * Ow * Cout_g, sw * Cout_g)
+    v_steps0 = (sd * Eh * Ew * Cout_g, sh * Ew * Cout_g, sw * Cout_g)
     for item in prange(G * nci * nco):
         cb = item % nco
         rest = item // nco
@@ -226,10 +229,10 @@ def grad_weight_tiles(
                         wlo, whi = tab_w[2, kw], tab_w[3, kw]
                         if dlo >= dhi or hlo >= hhi or wlo >= whi:
                             continue
-                        od = sd * (dlo + tab_d[1, kd]) + tab_d[0, kd]
-                        oh = sh * (hlo + tab_h[1, kh]) + tab_h[0, kh]
-                        ow = sw * (wlo + tab_w[1, kw]) + tab_w[0, kw]
-                        v0 = (gi * N + n0) * sn + ((od * Oh + oh) * Ow + ow) * Cout_g + co0
+                        od = sd * (dlo + tab_d[1, kd]) + tab_d[0, kd] + pd
+                        oh = sh * (hlo + tab_h[1, kh]) + tab_h[0, kh] + ph
+                        ow = sw * (wlo + tab_w[1, kw]) + tab_w[0, kw] + pw
+                        v0 = (gi * N + n0) * sn + ((od * Eh + oh) * Ew + ow) * Cout_g + co0
                         s0 = ((n0 * G + gi) * Cin_g + ci0) * pixels + (dlo * Ih + hlo) * Iw + wlo
                         counts = (nn, dhi - dlo, hhi - hlo, whi - wlo)
                         v_steps = (sn, v_steps0[0], v_steps0[1], v_steps0[2])
@@ -246,9 +249,16 @@ def grad_weight_tiles(
                     gw[base + c * ktot + tap] = src[c]
 
 
+BAND = 4096
+"""Values of the block in which a grad_input iteration sums its image rows (16 KiB in
+float32, half of L1): it takes as many whole rows as fit, so that each channel's run
+written into NC(D)HW is a band of rows, not one short row. The channels are a power of two
+apart in most layers, and short runs of many of them make their lines evict each other."""
+
+
 @kernel(parallel=True)
 def grad_input_tiles(
-    gyp: np.ndarray,
+    gys: np.ndarray,
     wpk: np.ndarray,
     gx: np.ndarray,
     N: int,
@@ -260,23 +270,25 @@ def grad_input_tiles(
     K: Dims,
     S: Dims,
     D: Dims,
+    sn: int,
     cip: int,
     rows: int,
 ) -> None:
     """``gx[n, ci, i] = Σ_{co, k} w[ci, co, k] · gy[n, co, i·s − p + k·d]`` by tiles.
 
-    ``gyp`` is grad_output zero-padded to ``(N, G·Cout_g, E)`` so that every tap of
-    every input lands inside it (padded output ``i·s + k·d``: taps that miss the real
-    output read zeros); ``wpk`` the weight packed ``(G, K, Cout_g, cip)``, input channels
-    innermost and padded with zeros to ``cip`` (a whole number of tile rows). A tile is
-    ``rows`` (4: :data:`tile4`, or 6: :data:`tile`) inputs along W (broadcast from
-    ``gyp``, ``s`` apart) × ``NV·VL`` input channels (vectors of ``wpk``), summed over
-    every output channel and tap. One iteration owns one image row of ``NV·VL`` input
-    channels: it sums the row tile after tile into a private block, then writes it into
-    ``gx`` (NC(D)HW) a channel at a time, each channel's inputs contiguous.
+    ``gys`` is grad_output channels-last inside a zero border, ``(G, N, E, Cout_g)`` with
+    ``(g, n)`` blocks ``sn`` apart, so that every tap of every input lands inside it
+    (at ``i·s + k·d``; taps that miss the real output read zeros); ``wpk`` the weight
+    packed ``(G, K, Cout_g, cip)``, input channels innermost and padded with zeros to
+    ``cip`` (a whole number of tile rows). A tile is ``rows`` (4: :data:`tile4`, or 6:
+    :data:`tile`) inputs along W (broadcast from ``gys``, ``s`` pixels apart) ×
+    ``NV·VL`` input channels (vectors of ``wpk``), summed over every output channel and
+    tap. One iteration owns a band of image rows of ``NV·VL`` input channels: it sums
+    them tile after tile into a private block, then writes it into ``gx`` (NC(D)HW) a
+    channel at a time.
     """
     Id, Ih, Iw = I
-    Ed, Eh, Ew = E
+    _, Eh, Ew = E
     Kd, Kh, Kw = K
     sd, sh, sw = S
     dd, dh, dw = D
@@ -284,43 +296,108 @@ def grad_input_tiles(
     width = NV * (64 // gx.itemsize)
     nci = cip // width
     nwt = (Iw + rows - 1) // rows
-    plane = Ed * Eh * Ew
     pixels = Id * Ih * Iw
+    pix = Cout_g  # one pixel of ``gys``
     # output channels innermost when they outnumber the taps along W: the longest loop
-    # runs innermost, over consecutive weight rows
+    # runs innermost, over consecutive weight rows and consecutive values of ``gys``
     tap = Cout_g * cip
     if Cout_g >= Kw:
         v_steps = (Kh * Kw * tap, Kw * tap, tap, cip)
-        s_steps = (dd * Eh * Ew, dh * Ew, dw, plane)
+        s_steps = (dd * Eh * Ew * pix, dh * Ew * pix, dw * pix, 1)
         counts = (Kd, Kh, Kw, Cout_g)
     else:
         v_steps = (cip, Kh * Kw * tap, Kw * tap, tap)
-        s_steps = (plane, dd * Eh * Ew, dh * Ew, dw)
+        s_steps = (1, dd * Eh * Ew * pix, dh * Ew * pix, dw * pix)
         counts = (Cout_g, Kd, Kh, Kw)
-    for item in prange(G * nci * N * Id * Ih):
-        ih = item % Ih
-        rest = item // Ih
+    span = nwt * rows * width  # one image row's block
+    band = max(1, min(Ih, BAND // span))
+    nband = (Ih + band - 1) // band
+    for item in prange(G * nci * N * Id * nband):
+        ih0 = (item % nband) * band
+        rest = item // nband
         i_d = rest % Id
         rest //= Id
         n = rest % N
         rest //= N
         cb = rest % nci
         gi = rest // nci
-        block = np.zeros(nwt * rows * width, dtype=gx.dtype)
+        nh = min(band, Ih - ih0)
+        block = np.zeros(nh * span, dtype=gx.dtype)
         ci0 = cb * width
         v0 = gi * ktot * tap + ci0
-        for wt in range(nwt):
-            iw0 = wt * rows
-            s0 = (n * G + gi) * Cout_g * plane + ((i_d * sd) * Eh + ih * sh) * Ew + iw0 * sw
-            mr = min(rows, Iw - iw0)
-            c0 = iw0 * width
-            if rows == 4:
-                tile4(wpk, v0, v_steps, gyp, s0, s_steps, sw, mr, counts, block, c0, width)
-            else:
-                tile(wpk, v0, v_steps, gyp, s0, s_steps, sw, mr, counts, block, c0, width)
-        # the row goes out a channel at a time: each channel's inputs are contiguous in gx
-        row = (((n * G + gi) * Cin_g + ci0) * Id + i_d) * Ih * Iw + ih * Iw
+        for r in range(nh):
+            for wt in range(nwt):
+                iw0 = wt * rows
+                sh0 = (i_d * sd) * Eh + (ih0 + r) * sh
+                s0 = (gi * N + n) * sn + (sh0 * Ew + iw0 * sw) * pix
+                mr = min(rows, Iw - iw0)
+                c0 = r * span + iw0 * width
+                sj = sw * pix
+                if rows == 4:
+                    tile4(wpk, v0, v_steps, gys, s0, s_steps, sj, mr, counts, block, c0, width)
+                else:
+                    tile(wpk, v0, v_steps, gys, s0, s_steps, sj, mr, counts, block, c0, width)
+        # out a channel at a time: each channel's rows of the band are contiguous in gx
+        start = (((n * G + gi) * Cin_g + ci0) * Id + i_d) * Ih * Iw + ih0 * Iw
         for c in range(min(width, Cin_g - ci0)):
-            out = gx[row + c * pixels :][:Iw]
-            for j in range(Iw):
-                out[j] = block[j * width + c]
+            out = gx[start + c * pixels :][: nh * Iw]
+            for r in range(nh):
+                for j in range(Iw):
+                    out[r * Iw + j] = block[r * span + j * width + c]
+
+
+@kernel(parallel=True)
+def grad_weight_columns(
+    col: np.ndarray,
+    x: np.ndarray,
+    gw: np.ndarray,
+    partial: np.ndarray,
+    N: int,
+    G: int,
+    Cin_g: int,
+    Cout_g: int,
+    taps: int,
+    pixels: int,
+) -> None:
+    """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · col[n, i, k, co]`` by :func:`tile`: for few
+    output channels, whose taps together fill the tiles' lanes.
+
+    ``col`` is grad_output's columns (``_layout_kernels.to_columns``: ``(G, N, pixels,
+    taps, Cout_g)``, padded past its end by a tile row); ``x`` the input as it is,
+    NC(D)HW. A tile is ``MR`` input channels (broadcast from ``x``) × ``NV·VL`` values of
+    a row (vectors of ``col``), summed over the pixels of one batch entry. One iteration
+    owns one batch entry of one group (its columns stay in L2 across every input channel)
+    and sums into its own part of ``partial``; the entries are then added in batch order,
+    so the result does not depend on the thread count.
+    """
+    width = NV * (64 // gw.itemsize)
+    J = taps * Cout_g
+    nci = (Cin_g + MR - 1) // MR
+    njb = (J + width - 1) // width
+    block = nci * MR * njb * width  # one entry's sums
+    counts = (1, 1, 1, pixels)
+    v_steps = (0, 0, 0, J)
+    s_steps = (0, 0, 0, 1)
+    for item in prange(G * N):
+        n = item % N
+        gi = item // N
+        part = partial[item * block : (item + 1) * block]
+        part[:] = 0
+        for cb in range(nci):
+            ci0 = cb * MR
+            mr = min(MR, Cin_g - ci0)
+            s0 = ((n * G + gi) * Cin_g + ci0) * pixels
+            for jb in range(njb):
+                v0 = item * pixels * J + jb * width
+                c0 = (ci0 * njb + jb) * width
+                tile(col, v0, v_steps, x, s0, s_steps, pixels, mr, counts, part, c0, njb * width)
+    for item in prange(G * Cin_g):
+        ci = item % Cin_g
+        gi = item // Cin_g
+        out = gw[item * J : (item + 1) * J]
+        out[:] = 0
+        for n in range(N):
+            part = partial[(gi * N + n) * block + ci * njb * width :][:J]
+            for co in range(Cout_g):
+                for k in range(taps):
+                    out[co * taps + k] += part[k * Cout_g + co]

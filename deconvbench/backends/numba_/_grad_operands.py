@@ -1,9 +1,10 @@
 """grad_output re-laid for ``numba/tiled``'s backward, with the steps that read each layout.
 
-* :class:`ChannelsLastGrad`: grouped channels-last, the source of grad_input's gather and
-  the vectors of grad_weight's GEMM tiles;
-* :class:`PaddedGrad`: NC(D)HW with a zero border, the broadcast rows of grad_input's
-  GEMM tiles.
+* :class:`ChannelsLastGrad`: grouped channels-last, with or without a zero border: the
+  source of grad_input's gather, the vectors of grad_weight's GEMM tiles and the
+  broadcast rows of grad_input's (:class:`TileGradInput`);
+* :class:`ColumnsGrad`: columns (im2col), one row of every (tap, output channel) value
+  per input pixel: the vectors of grad_weight's GEMM tiles when output channels are few.
 
 (The third layout, per-tap planes, is ``_tap_planes``.) Scratch is allocated once, in
 preparation; the layout changes run inside every timed call.
@@ -17,6 +18,8 @@ import numpy as np
 
 from ..strategy import Array
 from ._geometry import (
+    GATHER_SKEW,
+    TILE_ROWS,
     TILE_VECTORS,
     VECTOR_BYTES,
     Dims,
@@ -40,23 +43,31 @@ def tile_width(itemsize: int) -> int:
 
 
 class ChannelsLastGrad:
-    """grad_output grouped channels-last ``(G, N, O, Cout_g)`` (:meth:`fill`), read by
-    grad_input's gather (the forward's with the roles swapped: grad_output pixels
-    ``o = i·s − p + k·d`` feed input ``i``: one phase, taps ``d`` apart) and by
-    grad_weight's GEMM tiles (``_gemm_kernels.grad_weight_tiles``, which take ``x`` as
-    it is). ``cols``: columns per parallel iteration of the gather."""
+    """grad_output grouped channels-last ``(G, N, E, Cout_g)`` (:meth:`fill`), ``(g, n)``
+    blocks ``sn`` apart, read by grad_input's gather (the forward's with the roles
+    swapped: grad_output pixels ``o = i·s − p + k·d`` feed input ``i``: one phase, taps
+    ``d`` apart), by grad_weight's GEMM tiles (``_gemm_kernels.grad_weight_tiles``, which
+    take ``x`` as it is) and by grad_input's (:class:`TileGradInput`).
 
-    def __init__(self, geo: Geometry, dtype: np.dtype[np.generic], cols: int) -> None:
+    ``padded``: the image sits inside a zero border (``E`` = :func:`padded_extent`, at
+    offset ``p``), so that grad_input's tiles find every tap of every input inside it;
+    otherwise ``E`` is the output and there is no border (the gather's layout). ``cols``:
+    columns per parallel iteration of the gather."""
+
+    def __init__(self, geo: Geometry, dtype: np.dtype[np.generic], cols: int, padded: bool) -> None:
         N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, geo.cout_g
-        self.geo, self.dtype, self.cols = geo, dtype, cols
+        self.geo, self.dtype, self.cols, self.padded = geo, dtype, cols, padded
+        ext = [padded_extent(*a) for a in geo.axes()] if padded else list(geo.output)
+        self.extent: Dims = (ext[0], ext[1], ext[2])
+        self.offset: Dims = geo.padding if padded else (0, 0, 0)
         axes = [grad_input_axis(*a) for a in geo.axes()]
         self.tables = [np.ascontiguousarray(a.table) for a in axes]
         self.dest, self.row, _ = skewed(pack_offsets(axes, cin_g, cout_g), cin_g)
         self.pixels = math.prod(geo.output)
-        self.sn = source_stride(self.pixels, cout_g)
+        self.sn = source_stride(math.prod(self.extent), cout_g)
         # a tile reads a whole row of channels, past the last real one at the very end
         self.gys = np.zeros(G * N * self.sn + tile_width(dtype.itemsize), dtype=dtype)
-        self.wpi = np.empty(G * cin_g * self.row, dtype=dtype)
+        self.wpi = np.empty(0 if padded else G * cin_g * self.row, dtype=dtype)
         self.no_bias = np.zeros(G * cin_g, dtype=dtype)
         self.phase_tables = [np.ascontiguousarray(phase_axis(*a).table) for a in geo.axes()]
         self.chunk = max(1, TILE_CHUNK // self.sn)
@@ -64,8 +75,13 @@ class ChannelsLastGrad:
     def fill(self, gyf: Array) -> None:
         from . import _layout_kernels as lay
 
-        geo = self.geo
-        lay.to_channels_last(gyf, self.gys, geo.batch, geo.groups, geo.cout_g, self.pixels, self.sn)
+        geo, N, G, cout_g = self.geo, self.geo.batch, self.geo.groups, self.geo.cout_g
+        if self.padded:
+            lay.to_padded_channels_last(
+                gyf, self.gys, N, G, cout_g, geo.output, self.extent, self.offset, self.sn
+            )
+        else:
+            lay.to_channels_last(gyf, self.gys, N, G, cout_g, self.pixels, self.sn)
 
     def grad_weight(self, xf: Array, gw: Array) -> None:
         from . import _gemm_kernels as gemm
@@ -73,13 +89,16 @@ class ChannelsLastGrad:
         geo = self.geo
         gemm.grad_weight_tiles(
             self.gys, xf, gw, geo.batch, geo.groups, geo.cin_g, geo.cout_g, geo.input,
-            geo.output, geo.kernel, geo.stride, self.sn, self.chunk, *self.phase_tables,
+            self.extent, self.offset, geo.kernel, geo.stride, self.sn, self.chunk,
+            *self.phase_tables,
         )  # fmt: skip
 
     def grad_input(self, wf: Array) -> Array:
+        """grad_input by the gather (the layout without a border)."""
         from . import _layout_kernels as lay
         from . import _tiled_kernels as kern
 
+        assert not self.padded  # the gather's tables address the output without a border
         geo = self.geo
         G, cin_g, cout_g = geo.groups, geo.cin_g, geo.cout_g
         lay.pack_weights(wf, self.wpi, G, cin_g, cout_g, self.dest, self.row, True, False)
@@ -106,43 +125,96 @@ def padded_extent(I: int, O: int, K: int, s: int, p: int, d: int) -> int:
     return max(O + p, (I - 1) * s + (K - 1) * d + 1)
 
 
-def padded_grad_bytes(geo: Geometry, itemsize: int) -> int:
-    """:class:`PaddedGrad`'s scratch: the padded grad_output and the packed weight."""
-    extent = math.prod(padded_extent(*a) for a in geo.axes())
+def channels_last_bytes(geo: Geometry, itemsize: int, padded: bool) -> int:
+    """:class:`ChannelsLastGrad`'s grad_output (and the gather's packed weight)."""
+    extent = math.prod(padded_extent(*a) for a in geo.axes()) if padded else math.prod(geo.output)
+    cin, cout = geo.groups * geo.cin_g, geo.groups * geo.cout_g
+    gys = geo.batch * (cout * extent + geo.groups * GATHER_SKEW) + tile_width(itemsize)
+    packed = 0 if padded else cin * geo.cout_g * math.prod(geo.kernel) + cin * GATHER_SKEW
+    return (gys + packed + cin) * itemsize
+
+
+def tile_grad_input_bytes(geo: Geometry, itemsize: int) -> int:
+    """:class:`TileGradInput`'s packed weight."""
     cip = -(-geo.cin_g // tile_width(itemsize)) * tile_width(itemsize)
-    taps = math.prod(geo.kernel)
-    return (
-        geo.batch * geo.groups * geo.cout_g * extent + geo.groups * geo.cout_g * taps * cip
-    ) * itemsize
+    return geo.groups * geo.cout_g * math.prod(geo.kernel) * cip * itemsize
 
 
-class PaddedGrad:
-    """grad_input on GEMM tiles (``_gemm_kernels.grad_input_tiles``): grad_output copied
-    into the interior of a zero-bordered NC(D)HW buffer, so that every tap of every input
-    reads inside it (zeros where it misses the output), and the weight packed with input
-    channels innermost. The borders and padding lanes are zeroed once, here."""
+class TileGradInput:
+    """grad_input on GEMM tiles (``_gemm_kernels.grad_input_tiles``) from the bordered
+    channels-last grad_output of a :class:`ChannelsLastGrad`, with the weight packed
+    input channels innermost (its padding lanes zeroed once, here)."""
 
-    def __init__(self, geo: Geometry, dtype: np.dtype[np.generic]) -> None:
-        self.geo, self.dtype = geo, dtype
-        ext = [padded_extent(*a) for a in geo.axes()]
-        self.extent: Dims = (ext[0], ext[1], ext[2])
-        width = tile_width(dtype.itemsize)
+    def __init__(self, source: ChannelsLastGrad) -> None:
+        assert source.padded
+        geo = source.geo
+        self.source, self.geo = source, geo
+        width = tile_width(source.dtype.itemsize)
         self.cip = -(-geo.cin_g // width) * width
         cout = geo.groups * geo.cout_g
-        self.gyp = np.zeros(geo.batch * cout * math.prod(self.extent), dtype=dtype)
-        self.wpk = np.zeros(cout * math.prod(geo.kernel) * self.cip, dtype=dtype)
+        self.wpk = np.zeros(cout * math.prod(geo.kernel) * self.cip, dtype=source.dtype)
 
-    def grad_input(self, gyf: Array, wf: Array) -> Array:
+    def grad_input(self, wf: Array) -> Array:
         from . import _gemm_kernels as gemm
         from . import _layout_kernels as lay
 
-        geo = self.geo
+        geo, src = self.geo, self.source
         G, cin_g, cout_g = geo.groups, geo.cin_g, geo.cout_g
-        lay.to_padded(gyf, self.gyp, geo.batch * G * cout_g, geo.output, self.extent, geo.padding)
         lay.pack_channels_inner(wf, self.wpk, G, cin_g, cout_g, math.prod(geo.kernel), self.cip)
-        gx = np.empty(geo.batch * G * cin_g * math.prod(geo.input), dtype=self.dtype)
+        gx = np.empty(geo.batch * G * cin_g * math.prod(geo.input), dtype=src.dtype)
         gemm.grad_input_tiles(
-            self.gyp, self.wpk, gx, geo.batch, G, cin_g, cout_g, geo.input, self.extent,
-            geo.kernel, geo.stride, geo.dilation, self.cip, tile_rows(geo.input[2]),
+            src.gys, self.wpk, gx, geo.batch, G, cin_g, cout_g, geo.input, src.extent,
+            geo.kernel, geo.stride, geo.dilation, src.sn, self.cip, tile_rows(geo.input[2]),
         )  # fmt: skip
         return gx
+
+
+def columns_width(geo: Geometry) -> int:
+    """``J``: the ``(tap, output channel)`` pairs of one group, a column row's values."""
+    return geo.cout_g * math.prod(geo.kernel)
+
+
+def columns_bytes(geo: Geometry, itemsize: int) -> int:
+    """:class:`ColumnsGrad`'s scratch: the columns and the per-entry partial sums."""
+    width = tile_width(itemsize)
+    pixels, J = math.prod(geo.input), columns_width(geo)
+    col = geo.groups * geo.batch * pixels * J + width
+    rows = -(-geo.cin_g // TILE_ROWS) * TILE_ROWS
+    partial = geo.groups * geo.batch * rows * -(-J // width) * width
+    return (col + partial) * itemsize
+
+
+class ColumnsGrad:
+    """grad_weight for few output channels (``_gemm_kernels.grad_weight_columns``):
+    grad_output as columns, one row of every ``(tap, output channel)`` value per input
+    pixel, whose rows fill the tiles' lanes where the output channels alone would not.
+    The columns are copied from a bordered :class:`ChannelsLastGrad` (no bounds tests)."""
+
+    def __init__(self, source: ChannelsLastGrad) -> None:
+        assert source.padded
+        geo = self.geo = source.geo
+        self.source = source
+        dtype = source.dtype
+        width = tile_width(dtype.itemsize)
+        self.J = columns_width(geo)
+        self.pixels = math.prod(geo.input)
+        # a tile reads a whole tile row, past the last real value at the very end
+        self.col = np.zeros(geo.groups * geo.batch * self.pixels * self.J + width, dtype=dtype)
+        rows = -(-geo.cin_g // TILE_ROWS) * TILE_ROWS
+        size = geo.groups * geo.batch * rows * -(-self.J // width) * width
+        self.partial = np.empty(size, dtype=dtype)
+
+    def grad_weight(self, xf: Array, gw: Array) -> None:
+        from . import _gemm_kernels as gemm
+        from . import _layout_kernels as lay
+
+        geo, src = self.geo, self.source
+        N, G = geo.batch, geo.groups
+        lay.to_columns(
+            src.gys, self.col, N, G, geo.cout_g, geo.input, src.extent, geo.kernel,
+            geo.stride, geo.dilation, src.sn,
+        )  # fmt: skip
+        taps = math.prod(geo.kernel)
+        gemm.grad_weight_columns(
+            self.col, xf, gw, self.partial, N, G, geo.cin_g, geo.cout_g, taps, self.pixels
+        )

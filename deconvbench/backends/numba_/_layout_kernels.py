@@ -202,21 +202,39 @@ def to_tap_planes(
 
 
 @kernel(parallel=True)
-def to_padded(gy: np.ndarray, out: np.ndarray, NC: int, O: Dims, E: Dims, P: Dims) -> None:
-    """``(NC, Od, Oh, Ow)`` into the interior of ``(NC, Ed, Eh, Ew)`` at offset ``P``; the
-    border is zeros from preparation and never written."""
+def to_padded_channels_last(
+    a: np.ndarray, out: np.ndarray, N: int, G: int, Cg: int, O: Dims, E: Dims, P: Dims, sn: int
+) -> None:
+    """``(N, G·Cg, O)`` → ``(G, N, E, Cg)`` with the image at offset ``P`` inside the
+    larger extent ``E`` (each ``(g, n)`` block ``sn`` apart): :func:`to_channels_last`
+    with a border, which stays as preparation left it (zeros). Tiles of ``TILE_C``
+    channels × ``TILE_P`` pixels of one image row, as there."""
     Od, Oh, Ow = O
-    Ed, Eh, Ew = E
+    _, Eh, Ew = E
     pd, ph, pw = P
-    for item in prange(NC * Od * Oh):
-        oh = item % Oh
-        od = (item // Oh) % Od
-        c = item // (Od * Oh)
-        start = ((c * Ed + od + pd) * Eh + oh + ph) * Ew + pw
-        dst = out[start : start + Ow]
-        src = gy[item * Ow : (item + 1) * Ow]
-        for i in range(Ow):
-            dst[i] = src[i]
+    nblk = (Ow + TILE_P - 1) // TILE_P
+    rows = Od * Oh
+    for item in prange(G * N * rows * nblk):
+        blk = item % nblk
+        rest = item // nblk
+        r = rest % rows
+        gn = rest // rows
+        n = gn % N
+        gi = gn // N
+        od = r // Oh
+        oh = r % Oh
+        p0 = blk * TILE_P
+        p1 = min(Ow, p0 + TILE_P)
+        base = ((n * G + gi) * Cg * rows + r) * Ow  # channel 0 of this row in ``a``
+        dst0 = gn * sn + (((od + pd) * Eh + oh + ph) * Ew + pw) * Cg
+        dst = out[dst0 : dst0 + Ow * Cg].reshape(Ow, Cg)
+        for c0 in range(0, Cg, TILE_C):
+            c1 = min(Cg, c0 + TILE_C)
+            d = dst[p0:p1, c0:c1]
+            for j in range(c1 - c0):
+                src = a[base + (c0 + j) * rows * Ow + p0 :][: p1 - p0]
+                for i in range(p1 - p0):
+                    d[i, j] = src[i]
 
 
 @kernel(parallel=True)
@@ -244,3 +262,47 @@ def pack_channels_inner(
                 dst = out[start : start + n]
                 for ci in range(n):
                     dst[ci] = block[ci, k]
+
+
+@kernel(parallel=True)
+def to_columns(
+    gys: np.ndarray,
+    col: np.ndarray,
+    N: int,
+    G: int,
+    Cg: int,
+    I: Dims,
+    E: Dims,
+    K: Dims,
+    S: Dims,
+    D: Dims,
+    sn: int,
+) -> None:
+    """Bordered channels-last grad_output ``(G, N, E, Cg)`` (``(g, n)`` blocks ``sn``
+    apart, the image inside a zero border: ``_grad_operands.ChannelsLastGrad``) →
+    columns ``(G, N, I, K, Cg)``: the row of input pixel ``i`` holds the ``Cg`` channels of
+    padded pixel ``i·s + k·d`` for every tap ``k`` (the im2col of grad_input's
+    convolution). With ``d = 1`` along W a row's taps along W are one contiguous run."""
+    Id, Ih, Iw = I
+    _, Eh, Ew = E
+    Kd, Kh, Kw = K
+    sd, sh, sw = S
+    dd, dh, dw = D
+    R = Kd * Kh * Kw * Cg
+    pixels = Id * Ih * Iw
+    run = Kw * Cg if dw == 1 else Cg  # values copied at a time
+    nrun = 1 if dw == 1 else Kw
+    for item in prange(G * N * Id * Ih):
+        ih = item % Ih
+        i_d = (item // Ih) % Id
+        gn = item // (Id * Ih)
+        for iw in range(Iw):
+            row = col[(gn * pixels + (i_d * Ih + ih) * Iw + iw) * R :][:R]
+            for kd in range(Kd):
+                for kh in range(Kh):
+                    pixel = ((i_d * sd + kd * dd) * Eh + ih * sh + kh * dh) * Ew + iw * sw
+                    for r in range(nrun):
+                        src = gys[gn * sn + (pixel + r * dw) * Cg :][:run]
+                        dst = row[((kd * Kh + kh) * Kw + r) * Cg :][:run]
+                        for v in range(run):
+                            dst[v] = src[v]

@@ -63,8 +63,11 @@ from ._geometry import (
 )
 from ._grad_operands import (
     ChannelsLastGrad,
-    PaddedGrad,
-    padded_grad_bytes,
+    ColumnsGrad,
+    TileGradInput,
+    channels_last_bytes,
+    columns_bytes,
+    tile_grad_input_bytes,
     tile_rows,
     tile_width,
 )
@@ -108,18 +111,30 @@ class Tiled(NumbaStrategy):
 
     def warmup_problems(self, dtype: str) -> list[Problem]:
         """The base's tiny problem takes the small-channel grad_input; add one whose
-        grad_input gathers (one pixel: it also takes the dense forward and grad_weight)
-        and one whose gradients both run on GEMM tiles (channels and inputs along W fill
-        them: ``TILE_FILL``, ``INPUT_TILE_FILL``)."""
+        grad_input gathers (one pixel: it also takes the dense forward and grad_weight),
+        one whose gradients both run on GEMM tiles (channels and inputs along W fill them:
+        ``TILE_FILL``, ``INPUT_TILE_FILL``) and one whose grad_weight runs on columns (3
+        output channels × 16 taps: ``COLUMNS_FILL``)."""
         channels = max(1, SHORT_DOT)  # dot length = channels × 1 tap
-        wide = Problem.create(
-            batch=1, in_channels=1, out_channels=channels, input=1, kernel=1, dtype=dtype
-        )
         full = tile_width(4)  # fills a tile row in float32 and two in float64
-        tiles = Problem.create(
-            batch=1, in_channels=full, out_channels=full, input=TILE_ROWS, kernel=1, dtype=dtype
-        )
-        return [*super().warmup_problems(dtype), wide, tiles]
+        return [
+            *super().warmup_problems(dtype),
+            Problem.create(
+                batch=1, in_channels=1, out_channels=channels, input=1, kernel=1, dtype=dtype
+            ),
+            Problem.create(
+                batch=1, in_channels=full, out_channels=full, input=TILE_ROWS, kernel=1, dtype=dtype
+            ),
+            Problem.create(
+                batch=1,
+                in_channels=1,
+                out_channels=3,
+                input=(2, 2),
+                kernel=4,
+                stride=2,
+                dtype=dtype,
+            ),
+        ]
 
     def workspace_bytes(self, problem: Problem, pass_: Pass = "forward") -> int:
         """The scratch buffers preparation allocates (the re-laid copies) and the results.
@@ -131,7 +146,7 @@ class Tiled(NumbaStrategy):
         """
         geo = Geometry.of(problem)
         x, w = math.prod(problem.x_shape), math.prod(problem.weight_shape)
-        cin, cout = problem.in_channels, problem.out_channels
+        cout = problem.out_channels
         if pass_ == "forward" and phases_as_channels(problem) and not one_pixel(geo):
             return fused_forward_bytes(problem)
         if pass_ == "forward":
@@ -142,20 +157,22 @@ class Tiled(NumbaStrategy):
             xs = x + geo.groups * geo.batch * GATHER_SKEW
             return (xs + packed + math.prod(problem.y_shape) + cout) * problem.itemsize + tables
         paths = backward_paths(geo, problem.itemsize)
-        width = tile_width(problem.itemsize)
         scratch = 0
-        if paths.channels_last:  # channels-last grad_output, a packed weight, no bias
-            skews = (geo.groups * geo.batch + cin) * GATHER_SKEW + width
-            scratch += math.prod(problem.y_shape) + w + cin + skews
+        if paths.channels_last:
+            scratch += channels_last_bytes(geo, problem.itemsize, paths.padded)
+        if paths.grad_input == "tiles":
+            scratch += tile_grad_input_bytes(geo, problem.itemsize)
         if paths.planes:  # grad_input batch-innermost, the tap planes
-            scratch += x + tap_planes_scratch(geo)
+            scratch += (x + tap_planes_scratch(geo)) * problem.itemsize
+        if paths.grad_weight == "columns":
+            scratch += columns_bytes(geo, problem.itemsize)
         if paths.grad_weight == "tiles":
             # each tile sums every tap of its channels into a private block, one per thread
             # at most (numba runs at most one thread per core)
-            scratch += math.prod(geo.kernel) * TILE_ROWS * width * (os.cpu_count() or 1)
-        padded = padded_grad_bytes(geo, problem.itemsize) if paths.grad_input == "tiles" else 0
+            block = math.prod(geo.kernel) * TILE_ROWS * tile_width(problem.itemsize)
+            scratch += block * (os.cpu_count() or 1) * problem.itemsize
         results = x + w + (cout if problem.bias else 0)
-        return (scratch + results) * problem.itemsize + padded
+        return scratch + results * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
         from . import _layout_kernels as lay
@@ -203,8 +220,9 @@ class Tiled(NumbaStrategy):
         gyf, xf, wf = flat(grad_output, dtype), flat(x, dtype), flat(weight, dtype)
         paths = backward_paths(geo, problem.itemsize)
         cols = columns(geo.groups * -(-geo.batch // 4) * geo.input[0] * geo.input[1], geo.input[2])
-        last = ChannelsLastGrad(geo, dtype, cols) if paths.channels_last else None
-        padded = PaddedGrad(geo, dtype) if paths.grad_input == "tiles" else None
+        last = ChannelsLastGrad(geo, dtype, cols, paths.padded) if paths.channels_last else None
+        tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
+        columns_grad = ColumnsGrad(last) if last and paths.grad_weight == "columns" else None
         planes = TapPlanes(geo, dtype) if paths.planes else None
         dense_weight_grad = _dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
 
@@ -218,10 +236,12 @@ class Tiled(NumbaStrategy):
                 dense_weight_grad(xf, gyf, gw)
             elif last is not None and paths.grad_weight == "tiles":
                 last.grad_weight(xf, gw)
+            elif columns_grad is not None:
+                columns_grad.grad_weight(xf, gw)
             elif planes is not None:
                 planes.grad_weight(gw)
-            if padded is not None:
-                gx = padded.grad_input(gyf, wf)
+            if tiles is not None:
+                gx = tiles.grad_input(wf)
             elif last is not None and paths.grad_input == "gather":
                 gx = last.grad_input(wf)
             else:
@@ -240,12 +260,14 @@ class Tiled(NumbaStrategy):
 class BackwardPaths:
     """How ``numba/tiled`` computes a problem's two gradients.
 
-    grad_input: ``tiles`` (``_gemm_kernels.grad_input_tiles`` on zero-padded grad_output),
+    grad_input: ``tiles`` (``_gemm_kernels.grad_input_tiles`` on channels-last grad_output
+    inside a zero border),
     ``gather`` (the forward's gather with the roles swapped, on channels-last grad_output)
     or ``axpy`` (SIMD over space on the tap planes, for short dot products).
     grad_weight: ``dense`` (a one-pixel input: a GEMM of the arrays as they are),
-    ``tiles`` (``_gemm_kernels.grad_weight_tiles`` on channels-last grad_output) or
-    ``planes`` (4×4 dot products over the tap planes).
+    ``tiles`` (``_gemm_kernels.grad_weight_tiles`` on channels-last grad_output),
+    ``columns`` (``_gemm_kernels.grad_weight_columns``: few output channels, on grad_output's
+    columns) or ``planes`` (4×4 dot products over the tap planes).
     """
 
     grad_input: str
@@ -253,7 +275,13 @@ class BackwardPaths:
 
     @property
     def channels_last(self) -> bool:
-        return self.grad_input == "gather" or self.grad_weight == "tiles"
+        return self.grad_input != "axpy" or self.grad_weight in ("tiles", "columns")
+
+    @property
+    def padded(self) -> bool:
+        """Whether channels-last grad_output sits in a zero border: grad_input's tiles
+        and grad_weight's columns read taps that miss the output as zeros there."""
+        return self.grad_input == "tiles" or self.grad_weight == "columns"
 
     @property
     def planes(self) -> bool:
@@ -272,6 +300,7 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
     iw = geo.input[2]
     dense = one_pixel(geo)
     dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
+    columns = geo.cout_g * math.prod(geo.kernel)  # a column row: every (tap, channel)
     panel = math.prod(geo.kernel) * geo.cout_g * width * itemsize  # one tile's weights
     full = min(_fill(geo.cin_g, width), _fill(iw, tile_rows(iw))) >= INPUT_TILE_FILL
     if not dense and full and panel <= TILE_PANEL_BYTES:
@@ -284,6 +313,8 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
         grad_weight = "dense"
     elif _fill(geo.cout_g, width) >= TILE_FILL:
         grad_weight = "tiles"
+    elif grad_input != "gather" and _fill(columns, width) >= COLUMNS_FILL:
+        grad_weight = "columns"  # read from bordered grad_output, which the gather cannot
     else:
         grad_weight = "planes"
     return BackwardPaths(grad_input, grad_weight)
@@ -305,6 +336,10 @@ TILE_FILL = 0.75
 """The least share of the grad_weight tiles' lanes that output channels must fill: a tile
 row is 64 float32 channels, and at 48 of them its 220 GFLOP/s (2 cores) still beats the
 dot-product kernel's 130-190."""
+
+COLUMNS_FILL = 0.75
+"""The same for grad_weight on columns, whose lanes hold every (output channel, tap) pair:
+the DCGAN image layer's 3 channels × 16 taps fill 48 of 64."""
 
 INPUT_TILE_FILL = 0.85
 """The same for the grad_input tiles, whose rows can also be partly empty at the end of an
