@@ -258,57 +258,41 @@ apart in most layers, and short runs of many of them make their lines evict each
 
 @kernel(parallel=True)
 def grad_input_tiles(
-    gys: np.ndarray,
+    src: np.ndarray,
     wpk: np.ndarray,
     gx: np.ndarray,
     N: int,
     G: int,
     Cin_g: int,
-    Cout_g: int,
     I: Dims,
-    E: Dims,
-    K: Dims,
-    S: Dims,
-    D: Dims,
-    sn: int,
     cip: int,
     rows: int,
+    at: tuple[int, int, int, int, int],
+    v_group: int,
+    v_steps: tuple[int, int, int, int],
+    s_steps: tuple[int, int, int, int],
+    counts: tuple[int, int, int, int],
 ) -> None:
     """``gx[n, ci, i] = Σ_{co, k} w[ci, co, k] · gy[n, co, i·s − p + k·d]`` by tiles.
 
-    ``gys`` is grad_output channels-last inside a zero border, ``(G, N, E, Cout_g)`` with
-    ``(g, n)`` blocks ``sn`` apart, so that every tap of every input lands inside it
-    (at ``i·s + k·d``; taps that miss the real output read zeros); ``wpk`` the weight
-    packed ``(G, K, Cout_g, cip)``, input channels innermost and padded with zeros to
-    ``cip`` (a whole number of tile rows). A tile is ``rows`` (4: :data:`tile4`, or 6:
-    :data:`tile`) inputs along W (broadcast from ``gys``, ``s`` pixels apart) ×
-    ``NV·VL`` input channels (vectors of ``wpk``), summed over every output channel and
-    tap. One iteration owns a band of image rows of ``NV·VL`` input channels: it sums
-    them tile after tile into a private block, then writes it into ``gx`` (NC(D)HW) a
-    channel at a time.
+    ``src`` holds, for input pixel ``i`` of entry ``n`` of group ``g``, every
+    ``gy[n, g, co, i·s − p + k·d]`` (zero where that misses the output) from
+    ``g·at[0] + n·at[1] + i_d·at[2] + i_h·at[3] + i_w·at[4]`` on, along the 4-level
+    reduction nest ``counts`` with steps ``s_steps``; ``wpk`` the weight packed
+    ``(G, K, Cout_g, cip)`` (``v_group`` per group), input channels innermost and padded
+    with zeros to ``cip`` (a whole number of tile rows), walked with ``v_steps``
+    (``_grad_operands.TileGradInput`` sets up both, on bordered channels-last
+    grad_output). A tile is ``rows`` (4: :data:`tile4`, or 6: :data:`tile`) inputs
+    along W (broadcast from ``src``) × ``NV·VL`` input channels (vectors of ``wpk``).
+    One iteration owns a band of image rows of ``NV·VL`` input channels: it sums them
+    tile after tile into a private block, then writes it into ``gx`` (NC(D)HW) a channel
+    at a time.
     """
     Id, Ih, Iw = I
-    _, Eh, Ew = E
-    Kd, Kh, Kw = K
-    sd, sh, sw = S
-    dd, dh, dw = D
-    ktot = Kd * Kh * Kw
     width = NV * (64 // gx.itemsize)
     nci = cip // width
     nwt = (Iw + rows - 1) // rows
     pixels = Id * Ih * Iw
-    pix = Cout_g  # one pixel of ``gys``
-    # output channels innermost when they outnumber the taps along W: the longest loop
-    # runs innermost, over consecutive weight rows and consecutive values of ``gys``
-    tap = Cout_g * cip
-    if Cout_g >= Kw:
-        v_steps = (Kh * Kw * tap, Kw * tap, tap, cip)
-        s_steps = (dd * Eh * Ew * pix, dh * Ew * pix, dw * pix, 1)
-        counts = (Kd, Kh, Kw, Cout_g)
-    else:
-        v_steps = (cip, Kh * Kw * tap, Kw * tap, tap)
-        s_steps = (1, dd * Eh * Ew * pix, dh * Ew * pix, dw * pix)
-        counts = (Cout_g, Kd, Kh, Kw)
     span = nwt * rows * width  # one image row's block
     band = max(1, min(Ih, BAND // span))
     nband = (Ih + band - 1) // band
@@ -324,19 +308,18 @@ def grad_input_tiles(
         nh = min(band, Ih - ih0)
         block = np.zeros(nh * span, dtype=gx.dtype)
         ci0 = cb * width
-        v0 = gi * ktot * tap + ci0
+        v0 = gi * v_group + ci0
         for r in range(nh):
             for wt in range(nwt):
                 iw0 = wt * rows
-                sh0 = (i_d * sd) * Eh + (ih0 + r) * sh
-                s0 = (gi * N + n) * sn + (sh0 * Ew + iw0 * sw) * pix
+                s0 = gi * at[0] + n * at[1] + i_d * at[2] + (ih0 + r) * at[3] + iw0 * at[4]
                 mr = min(rows, Iw - iw0)
                 c0 = r * span + iw0 * width
-                sj = sw * pix
+                sj = at[4]
                 if rows == 4:
-                    tile4(wpk, v0, v_steps, gys, s0, s_steps, sj, mr, counts, block, c0, width)
+                    tile4(wpk, v0, v_steps, src, s0, s_steps, sj, mr, counts, block, c0, width)
                 else:
-                    tile(wpk, v0, v_steps, gys, s0, s_steps, sj, mr, counts, block, c0, width)
+                    tile(wpk, v0, v_steps, src, s0, s_steps, sj, mr, counts, block, c0, width)
         # out a channel at a time: each channel's rows of the band are contiguous in gx
         start = (((n * G + gi) * Cin_g + ci0) * Id + i_d) * Ih * Iw + ih0 * Iw
         for c in range(min(width, Cin_g - ci0)):

@@ -221,8 +221,8 @@ class Tiled(NumbaStrategy):
         paths = backward_paths(geo, problem.itemsize)
         cols = columns(geo.groups * -(-geo.batch // 4) * geo.input[0] * geo.input[1], geo.input[2])
         last = ChannelsLastGrad(geo, dtype, cols, paths.padded) if paths.channels_last else None
-        tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
         columns_grad = ColumnsGrad(last) if last and paths.grad_weight == "columns" else None
+        tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
         planes = TapPlanes(geo, dtype) if paths.planes else None
         dense_weight_grad = _dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
 
@@ -230,6 +230,8 @@ class Tiled(NumbaStrategy):
             gw = np.empty(wf.size, dtype=dtype)
             if last is not None:
                 last.fill(gyf)
+            if columns_grad is not None:
+                columns_grad.fill()
             if planes is not None:
                 planes.fill(xf, gyf)
             if dense_weight_grad is not None:
