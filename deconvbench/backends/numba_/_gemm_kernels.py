@@ -39,16 +39,17 @@ def lanes(itemsize: int) -> int:
     return VECTOR_BYTES // itemsize
 
 
-def _tile_codegen(rows: int) -> Any:
-    """The IR builder of a tile with ``rows`` broadcast rows (see :func:`_signature`)."""
+def _tile_codegen(rows: int, vectors: int) -> Any:
+    """The IR builder of a tile of ``rows`` broadcast rows × ``vectors`` SIMD vectors
+    (see :func:`_signature`)."""
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return _build_tile(rows, context, builder, signature, args)
+        return _build_tile(rows, vectors, context, builder, signature, args)
 
     return codegen
 
 
-def _build_tile(MR: int, context: Any, builder: Any, signature: Any, args: Any) -> Any:
+def _build_tile(MR: int, NV: int, context: Any, builder: Any, signature: Any, args: Any) -> Any:
     """The IR of one tile call: ``MR`` rows × ``NV`` vectors of accumulators."""
     v_arr, v0, v_steps, s_arr, s0, s_steps, sj, mr, counts, c_arr, c0, cj = args
     v_type = signature.args[0]
@@ -121,8 +122,9 @@ def _build_tile(MR: int, context: Any, builder: Any, signature: Any, args: Any) 
     return context.get_dummy_value()
 
 
-def _tile_typer(rows: int) -> Any:
-    """The typing function of a tile of ``rows`` rows (see :func:`_signature`)."""
+def _tile_typer(rows: int, vectors: int = NV) -> Any:
+    """The typing function of a tile of ``rows`` rows × ``vectors`` vectors (see
+    :func:`_signature`)."""
 
     def typer(
         typingctx: Any,
@@ -139,7 +141,7 @@ def _tile_typer(rows: int) -> Any:
         c0: Any,
         cj: Any,
     ) -> tuple[Any, Any]:
-        return _signature(v, v_steps, s, s_steps, counts, c), _tile_codegen(rows)
+        return _signature(v, v_steps, s, s_steps, counts, c), _tile_codegen(rows, vectors)
 
     return typer
 
@@ -161,6 +163,9 @@ def _signature(v: Any, v_steps: Any, s: Any, s_steps: Any, counts: Any, c: Any) 
 
 
 tile: Any = intrinsic(_tile_typer(MR))
+tile8x3: Any = intrinsic(_tile_typer(8, 3))
+"""A tile of 8 rows × 3 vectors (24 accumulators, 48 float32 lanes): full where rows of
+48 values would leave a quarter of :func:`tile`'s 64 lanes empty (3 channels × 16 taps)."""
 tile4: Any = intrinsic(_tile_typer(4))
 """A tile of 4 rows (16 accumulators): fewer rows left empty where 4 divide the inputs
 along W and 6 do not (8, 16, 32), for one more vector load per 4 multiply-adds."""
@@ -341,23 +346,27 @@ def grad_weight_columns(
     Cout_g: int,
     taps: int,
     pixels: int,
+    narrow: bool,
 ) -> None:
-    """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · col[n, i, k, co]`` by :func:`tile`: for few
-    output channels, whose taps together fill the tiles' lanes.
+    """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · col[n, i, k, co]`` by :func:`tile` (or,
+    ``narrow``, :data:`tile8x3`): for few output channels, whose taps together fill the
+    tiles' lanes.
 
     ``col`` is grad_output's columns (``_layout_kernels.to_columns``: ``(G, N, pixels,
     taps, Cout_g)``, padded past its end by a tile row); ``x`` the input as it is,
-    NC(D)HW. A tile is ``MR`` input channels (broadcast from ``x``) × ``NV·VL`` values of
-    a row (vectors of ``col``), summed over the pixels of one batch entry. One iteration
+    NC(D)HW. A tile is 6 (8) input channels (broadcast from ``x``) × 4 (3) vectors of a
+    row of ``col``, summed over the pixels of one batch entry. One iteration
     owns one batch entry of one group (its columns stay in L2 across every input channel)
     and sums into its own part of ``partial``; the entries are then added in batch order,
     so the result does not depend on the thread count.
     """
-    width = NV * (64 // gw.itemsize)
+    vl = 64 // gw.itemsize
+    width = (3 if narrow else NV) * vl
+    mrt = 8 if narrow else MR  # rows per tile
     J = taps * Cout_g
-    nci = (Cin_g + MR - 1) // MR
+    nci = (Cin_g + mrt - 1) // mrt
     njb = (J + width - 1) // width
-    block = nci * MR * njb * width  # one entry's sums
+    block = nci * mrt * njb * width  # one entry's sums
     counts = (1, 1, 1, pixels)
     v_steps = (0, 0, 0, J)
     s_steps = (0, 0, 0, 1)
@@ -367,13 +376,17 @@ def grad_weight_columns(
         part = partial[item * block : (item + 1) * block]
         part[:] = 0
         for cb in range(nci):
-            ci0 = cb * MR
-            mr = min(MR, Cin_g - ci0)
+            ci0 = cb * mrt
+            mr = min(mrt, Cin_g - ci0)
             s0 = ((n * G + gi) * Cin_g + ci0) * pixels
             for jb in range(njb):
                 v0 = item * pixels * J + jb * width
                 c0 = (ci0 * njb + jb) * width
-                tile(col, v0, v_steps, x, s0, s_steps, pixels, mr, counts, part, c0, njb * width)
+                cj = njb * width
+                if narrow:
+                    tile8x3(col, v0, v_steps, x, s0, s_steps, pixels, mr, counts, part, c0, cj)
+                else:
+                    tile(col, v0, v_steps, x, s0, s_steps, pixels, mr, counts, part, c0, cj)
     for item in prange(G * Cin_g):
         ci = item % Cin_g
         gi = item // Cin_g

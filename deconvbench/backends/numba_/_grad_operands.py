@@ -19,7 +19,6 @@ import numpy as np
 from ..strategy import Array
 from ._geometry import (
     GATHER_SKEW,
-    TILE_ROWS,
     TILE_VECTORS,
     VECTOR_BYTES,
     Dims,
@@ -211,14 +210,25 @@ def columns_width(geo: Geometry) -> int:
     return geo.cout_g * math.prod(geo.kernel)
 
 
+def narrow_columns(J: int, itemsize: int) -> bool:
+    """Whether grad_weight's column tiles are 8 rows × 3 vectors (``_gemm_kernels.tile8x3``)
+    rather than 6 × 4: where that leaves fewer lanes of a row of ``J`` values empty."""
+    wide, narrow = tile_width(itemsize), tile_width(itemsize) * 3 // 4
+    return -(-J // narrow) * narrow < -(-J // wide) * wide
+
+
+def _partial_size(geo: Geometry, itemsize: int) -> int:
+    """Values of grad_weight_columns' per-entry partial sums."""
+    J = columns_width(geo)
+    narrow = narrow_columns(J, itemsize)
+    rows, width = (8, tile_width(itemsize) * 3 // 4) if narrow else (6, tile_width(itemsize))
+    return geo.groups * geo.batch * -(-geo.cin_g // rows) * rows * -(-J // width) * width
+
+
 def columns_bytes(geo: Geometry, itemsize: int) -> int:
     """:class:`ColumnsGrad`'s scratch: the columns and the per-entry partial sums."""
-    width = tile_width(itemsize)
-    pixels, J = math.prod(geo.input), columns_width(geo)
-    col = geo.groups * geo.batch * pixels * J + width
-    rows = -(-geo.cin_g // TILE_ROWS) * TILE_ROWS
-    partial = geo.groups * geo.batch * rows * -(-J // width) * width
-    return (col + partial) * itemsize
+    col = geo.groups * geo.batch * math.prod(geo.input) * columns_width(geo)
+    return (col + tile_width(itemsize) + _partial_size(geo, itemsize)) * itemsize
 
 
 class ColumnsGrad:
@@ -237,9 +247,8 @@ class ColumnsGrad:
         self.pixels = math.prod(geo.input)
         # a tile reads a whole tile row, past the last real value at the very end
         self.col = np.zeros(geo.groups * geo.batch * self.pixels * self.J + width, dtype=dtype)
-        rows = -(-geo.cin_g // TILE_ROWS) * TILE_ROWS
-        size = geo.groups * geo.batch * rows * -(-self.J // width) * width
-        self.partial = np.empty(size, dtype=dtype)
+        self.narrow = narrow_columns(self.J, dtype.itemsize)
+        self.partial = np.empty(_partial_size(geo, dtype.itemsize), dtype=dtype)
 
     def fill(self) -> None:
         """Build the columns from the source, which must be filled already."""
@@ -258,5 +267,6 @@ class ColumnsGrad:
         N, G = geo.batch, geo.groups
         taps = math.prod(geo.kernel)
         gemm.grad_weight_columns(
-            self.col, xf, gw, self.partial, N, G, geo.cin_g, geo.cout_g, taps, self.pixels
-        )
+            self.col, xf, gw, self.partial, N, G, geo.cin_g, geo.cout_g, taps, self.pixels,
+            self.narrow,
+        )  # fmt: skip
