@@ -13,17 +13,28 @@ as a gather, race-free: each output is written once. Inside the call:
    computed 4 batch entries × 4 output channels at a time (``_tiled_kernels.dot4x4``:
    8 loads per 16 FMAs, vectorised over the channel run), written straight into NC(D)HW.
 
-Backward. grad_weight pairs every input with every tap's output: x is laid
-batch-innermost ``(Cin, D, H, W, N)`` and grad_output in one plane per (phase along D
-and H, tap along W), each already shifted so that input column ``i`` meets its own
-column (``_layout_kernels.to_tap_planes``); a tap's sum over (batch × rows × columns) is
-then one contiguous dot product with no padding in it, computed in 4×4 blocks (4 input
-channels × 4 output channels, or × 4 taps along W when the output channels are few).
-grad_input is the forward's gather with the roles swapped (grad_output pixels
-``o = i·s − p + k·d`` feed input ``i``: one phase, taps ``d`` apart), except when the
-output channels are so few that its dot products would be short (``SHORT_DOT``): then it
-runs on a padded column grid, vectorised over space and batch, each tap adding a shifted
-run of grad_output to a run of grad_input.
+Backward. Both gradients are GEMMs in disguise, and where the channels fill its lanes
+each runs on an outer-product GEMM tile (``_gemm_kernels.tile``, written in LLVM IR):
+6 or 4 broadcast rows × 64 float32 lanes of accumulators held in AVX-512 registers, so
+no sum is ever reduced across lanes (the dot-product form's cost at short reductions).
+grad_output is first laid channels-last (``_grad_operands.ChannelsLastGrad``), inside a
+zero border when a consumer reads taps that miss the output. :class:`BackwardPaths`
+picks, per gradient, the form the shape suits (thresholds ``TILE_FILL``,
+``COLUMNS_FILL``, ``INPUT_TILE_FILL``, ``TILE_PANEL_BYTES``, ``SHORT_DOT``):
+
+- grad_weight: *tiles* (rows: input channels broadcast from ``x`` as it is; lanes:
+  output channels of one tap) when output channels fill the lanes; *columns* when they
+  are few but (tap, channel) pairs fill them (im2col rows, per-entry partial sums added
+  in a fixed order); else 4×4 dot products over per-tap planes (``_tap_planes``: x
+  batch-innermost, grad_output in one shifted plane per tap along W); a one-pixel input
+  takes a plain GEMM (below).
+- grad_input: *tiles* (rows: 4 or 6 inputs along W broadcast from the bordered
+  grad_output; lanes: input channels of the weight packed channels-innermost) when input
+  channels and inputs along W fill them and a tile's weights fit in L2; else the
+  forward's gather with the roles swapped (grad_output pixels ``o = i·s − p + k·d`` feed
+  input ``i``: one phase, taps ``d`` apart); and when output channels are so few that
+  the gather's dot products would be short, SIMD over space on the tap planes.
+
 grad_bias is a channel sum in float64.
 
 Few output channels (fewer than 4 per group, s dividing k: the DCGAN image layer) would
@@ -106,7 +117,7 @@ class Tiled(NumbaStrategy):
     algorithm = "tiled"
     description = (
         "phase-decomposed gather on channels-last tiles (sub-pixel), 4x4 register-blocked "
-        "SIMD dot products; grad_weight on outer-product GEMM tiles (or per-tap planes)"
+        "SIMD dot products; backward on outer-product GEMM tiles where channels fill them"
     )
 
     def warmup_problems(self, dtype: str) -> list[Problem]:
