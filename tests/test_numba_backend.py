@@ -269,6 +269,24 @@ BLOCK_CASES = {
         padding=0,
         dtype="float64",
     ),
+    # every phase has every tap slot: the forward's GEMM tiles apply (when forced)
+    "phase-tiles": _problem(
+        batch=3, in_channels=6, out_channels=10, groups=2, input=(5, 7), kernel=4, bias=True
+    ),
+    "phase-tiles-3d": _problem(
+        batch=2,
+        in_channels=3,
+        out_channels=5,
+        input=(3, 2, 5),
+        kernel=2,
+        padding=0,
+        output_padding=1,
+        bias=True,
+        dtype="float64",
+    ),
+    "phase-tiles-dilation": _problem(
+        batch=2, in_channels=4, out_channels=6, input=(4, 6), kernel=2, dilation=3, bias=True
+    ),
     # 3 output channels, 4 taps along W: grad_weight blocks 4 taps of one channel
     "tap-blocks": _problem(batch=4, in_channels=9, out_channels=3, input=(5, 6), kernel=4),
     "float64": _problem(batch=4, in_channels=8, out_channels=4, dtype="float64", bias=True),
@@ -290,12 +308,24 @@ BLOCK_CASES = {
 }
 
 
+@pytest.fixture(params=["gather", "tiles"])
+def forward_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Force numba/tiled's forward onto its gather or its GEMM tiles (where every phase
+    has every tap slot; the others always gather)."""
+    from deconvbench.backends.numba_ import tiled
+
+    tiles = request.param == "tiles"
+    monkeypatch.setattr(tiled, "FORWARD_TILE_FILL", 0.0 if tiles else 2.0)
+    monkeypatch.setattr(tiled, "TILE_PANEL_BYTES", 1 << 40 if tiles else 0)
+    return str(request.param)
+
+
 @needs_numba
 @pytest.mark.parametrize("case", sorted(BLOCK_CASES))
-def test_blocks_and_remainders_forward(case: str) -> None:
+def test_blocks_and_remainders_forward(forward_path: str, case: str) -> None:
     for strategy in _strategies():
         result = verify(strategy, BLOCK_CASES[case], "forward", seed=3)
-        assert result.ok, f"{strategy.name} {case}: {result.message}"
+        assert result.ok, f"{strategy.name} {case} ({forward_path}): {result.message}"
 
 
 @needs_numba
@@ -346,7 +376,13 @@ def test_tiled_random_larger_problems(
         bias=bias,
     )
     strategy = Tiled()
-    assert verify(strategy, problem, "forward", seed=1).ok
+    saved_forward = tiled.FORWARD_TILE_FILL
+    try:
+        for tiled.FORWARD_TILE_FILL in (2.0, 0.0):  # the gather, then tiles where they apply
+            result = verify(strategy, problem, "forward", seed=1)
+            assert result.ok, f"forward {tiled.FORWARD_TILE_FILL} {problem}: {result.message}"
+    finally:
+        tiled.FORWARD_TILE_FILL = saved_forward
     saved = [getattr(tiled, name) for name in THRESHOLDS]
     try:
         for path, thresholds in BACKWARD_PATHS.items():

@@ -62,6 +62,7 @@ import numpy as np
 from ...problem import Pass, Problem
 from ..strategy import Array
 from ._common import Call, NumbaStrategy, bias_or_zeros, flat
+from ._forward_tiles import forward_tiles_bytes, forward_tiles_call, forward_tiles_fit
 from ._fused_forward import fused_forward, fused_forward_bytes, phases_as_channels
 from ._geometry import (
     GATHER_SKEW,
@@ -160,6 +161,9 @@ class Tiled(NumbaStrategy):
         cout = problem.out_channels
         if pass_ == "forward" and phases_as_channels(problem) and not one_pixel(geo):
             return fused_forward_bytes(problem)
+        if pass_ == "forward" and not one_pixel(geo) and forward_on_tiles(geo, problem.itemsize):
+            y = math.prod(problem.y_shape) + cout
+            return forward_tiles_bytes(geo, problem.itemsize) + y * problem.itemsize
         if pass_ == "forward":
             taps = math.prod(_most_taps(*axis) for axis in geo.axes())
             row = taps * geo.cin_g + GATHER_SKEW
@@ -195,6 +199,8 @@ class Tiled(NumbaStrategy):
             return _dense_forward(problem, geo, x, weight, bias)
         if phases_as_channels(problem):
             return fused_forward(problem, x, weight, bias, columns)
+        if forward_on_tiles(geo, problem.itemsize):
+            return forward_tiles_call(problem, geo, x, weight, bias)
         N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, geo.cout_g
         axes = [forward_axis(*a) for a in geo.axes()]
         P = _dims([a.phases for a in axes])
@@ -340,6 +346,14 @@ The DCGAN layer with 128 output channels (512 KiB) runs 10% slower on tiles than
 gather, the one with 256 (1 MiB) 45% slower."""
 
 
+def forward_on_tiles(geo: Geometry, itemsize: int) -> bool:
+    """Whether the forward runs on GEMM tiles (``_forward_tiles``) rather than the gather:
+    output channels and a phase's outputs along W fill ``FORWARD_TILE_FILL`` of them,
+    every phase has every tap slot, and a tile's weights fit in L2 (``TILE_PANEL_BYTES``).
+    One-pixel inputs and phases stacked as channels are decided before this."""
+    return forward_tiles_fit(geo, itemsize, FORWARD_TILE_FILL, TILE_PANEL_BYTES)
+
+
 def _fill(count: int, block: int) -> float:
     """The share of whole blocks of ``block`` that ``count`` items fill."""
     return count / (-(-count // block) * block)
@@ -349,6 +363,10 @@ TILE_FILL = 0.75
 """The least share of the grad_weight tiles' lanes that output channels must fill: a tile
 row is 64 float32 channels, and at 48 of them its 220 GFLOP/s (2 cores) still beats the
 dot-product kernel's 130-190."""
+
+FORWARD_TILE_FILL = 0.85
+"""As ``INPUT_TILE_FILL``, for the forward's tiles (lanes: output channels; rows: outputs
+of one phase along W)."""
 
 COLUMNS_FILL = 0.75
 """The same for grad_weight on columns, whose lanes hold every (output channel, tap) pair:
