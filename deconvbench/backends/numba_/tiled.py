@@ -13,6 +13,11 @@ as a gather, race-free: each output is written once. Inside the call:
    computed 4 batch entries × 4 output channels at a time (``_tiled_kernels.dot4x4``:
    8 loads per 16 FMAs, vectorised over the channel run), written straight into NC(D)HW.
 
+Where every phase has every tap slot and the output channels and a phase's outputs along
+W fill them, the phases run on GEMM tiles instead (``_forward_tiles``, see the backward
+below): rows are outputs of one phase along W, broadcast from ``x`` laid channels-last
+inside a zero border; lanes are output channels of the weight packed per phase.
+
 Backward. Both gradients are GEMMs in disguise, and where the channels fill its lanes
 each runs on an outer-product GEMM tile (``_gemm_kernels.tile``, written in LLVM IR):
 6 or 4 broadcast rows × 64 float32 lanes of accumulators held in AVX-512 registers, so
@@ -280,9 +285,9 @@ class BackwardPaths:
     """How ``numba/tiled`` computes a problem's two gradients.
 
     grad_input: ``tiles`` (``_gemm_kernels.grad_input_tiles`` on channels-last grad_output
-    inside a zero border),
-    ``gather`` (the forward's gather with the roles swapped, on channels-last grad_output)
-    or ``axpy`` (SIMD over space on the tap planes, for short dot products).
+    inside a zero border), ``gather`` (the forward's gather with the roles swapped, on
+    channels-last grad_output) or ``axpy`` (SIMD over space on the tap planes, for short
+    dot products).
     grad_weight: ``dense`` (a one-pixel input: a GEMM of the arrays as they are),
     ``tiles`` (``_gemm_kernels.grad_weight_tiles`` on channels-last grad_output),
     ``columns`` (``_gemm_kernels.grad_weight_columns``: few output channels, on grad_output's
@@ -319,7 +324,7 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
     iw = geo.input[2]
     dense = one_pixel(geo)
     dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
-    columns = geo.cout_g * math.prod(geo.kernel)  # a column row: every (tap, channel)
+    column_row = geo.cout_g * math.prod(geo.kernel)  # every (tap, channel) of one pixel
     panel = math.prod(geo.kernel) * geo.cout_g * width * itemsize  # one tile's weights
     full = min(_fill(geo.cin_g, width), _fill(iw, tile_rows(iw))) >= INPUT_TILE_FILL
     if not dense and full and panel <= TILE_PANEL_BYTES:
@@ -332,7 +337,7 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
         grad_weight = "dense"
     elif _fill(geo.cout_g, width) >= TILE_FILL:
         grad_weight = "tiles"
-    elif grad_input != "gather" and _fill(columns, width) >= COLUMNS_FILL:
+    elif grad_input != "gather" and _fill(column_row, width) >= COLUMNS_FILL:
         grad_weight = "columns"  # read from bordered grad_output, which the gather cannot
     else:
         grad_weight = "planes"
@@ -369,8 +374,9 @@ FORWARD_TILE_FILL = 0.85
 of one phase along W)."""
 
 COLUMNS_FILL = 0.75
-"""The same for grad_weight on columns, whose lanes hold every (output channel, tap) pair:
-the DCGAN image layer's 3 channels × 16 taps fill 48 of 64."""
+"""The same for grad_weight on columns, whose lanes hold every (tap, output channel) pair
+of a pixel: the DCGAN image layer's 16 taps × 3 channels fill 48 of 64 (and all of the
+8×3 tile's 48)."""
 
 INPUT_TILE_FILL = 0.85
 """The same for the grad_input tiles, whose rows can also be partly empty at the end of an
