@@ -64,54 +64,81 @@ def forward_tiles_bytes(geo: Geometry, itemsize: int) -> int:
     return (xb + geo.groups * math.prod(geo.stride) * slots * geo.cin_g * cop) * itemsize
 
 
+class ForwardTiles:
+    """The forward of ``geo`` on GEMM tiles, scratch allocated once, here.
+
+    ``dest`` (default: ``geo``'s own taps, :func:`_pack_dest`) places each tap of the
+    weight passed in, ``(G·Cin_g, w_cout_g, K)``, in the packed ``(G, phases, slots,
+    Cin_g, cop)``: a row offset plus a lane offset (the fused form, whose ``geo`` has
+    ``P·Cout/g`` output channels, puts each real tap at its phase's channels)."""
+
+    def __init__(
+        self,
+        geo: Geometry,
+        dtype: np.dtype[np.generic],
+        w_cout_g: int | None = None,
+        dest: np.ndarray | None = None,
+    ) -> None:
+        self.geo, self.dtype = geo, dtype
+        self.w_cout_g = geo.cout_g if w_cout_g is None else w_cout_g
+        N, G, cin_g = geo.batch, geo.groups, geo.cin_g
+        axes = [phase_offsets(*a) for a in geo.axes()]
+        borders = [_border(*a) for a in geo.axes()]
+        self.front: Dims = (borders[0][0], borders[1][0], borders[2][0])
+        self.ext: Dims = (borders[0][1], borders[1][1], borders[2][1])
+        self.first = np.zeros((3, max(geo.stride)), dtype=np.int64)
+        for dim, (offsets, _, _) in enumerate(axes):
+            self.first[dim, : len(offsets)] = [o + self.front[dim] for o in offsets]
+        Jd, Jh, Jw = (a[1] for a in axes)
+        ed, eh, ew = (a[2] for a in axes)
+        width = tile_width(dtype.itemsize)
+        self.cop = cop = -(-geo.cout_g // width) * width
+        self.sn = sn = math.prod(self.ext) * cin_g + GATHER_SKEW
+        self.xb = np.zeros(G * N * sn, dtype=dtype)
+        self.wp = np.zeros(G * math.prod(geo.stride) * Jd * Jh * Jw * cin_g * cop, dtype=dtype)
+        self.dest = _pack_dest(geo, axes, cop) if dest is None else dest
+        _, Xh, Xw = self.ext
+        self.at = (N * sn, sn, Xh * Xw * cin_g, Xw * cin_g, cin_g)
+        slot = cin_g * cop  # one slot's rows in the packed weight
+        self.v_phase = Jd * Jh * Jw * slot
+        self.nest = (
+            (Jh * Jw * slot, Jw * slot, slot, cop),
+            (ed * Xh * Xw * cin_g, eh * Xw * cin_g, ew * cin_g, 1),
+            (Jd, Jh, Jw, cin_g),
+        )
+        q = [-(-o // s) for o, s in zip(geo.output, geo.stride, strict=True)]
+        self.Q: Dims = (q[0], q[1], q[2])
+        self.rows = tile_rows(self.Q[2])
+
+    def __call__(self, xf: Array, wf: Array, bf: Array) -> Array:
+        """``y`` (flat NC(D)HW) from flat ``x``, weight and bias (``G·Cout/g`` of it)."""
+        from . import _gemm_forward as gemm
+        from . import _layout_kernels as lay
+
+        geo = self.geo
+        N, G, cin_g = geo.batch, geo.groups, geo.cin_g
+        lay.to_padded_channels_last(
+            xf, self.xb, N, G, cin_g, geo.input, self.ext, self.front, self.sn
+        )
+        gemm.pack_phase_weights(wf, self.wp, G, cin_g, self.w_cout_g, self.dest, self.cop)
+        y = np.empty(N * G * geo.cout_g * math.prod(geo.output), dtype=self.dtype)
+        gemm.forward_tiles(
+            self.xb, self.wp, bf, y, N, G, geo.cout_g, geo.output, geo.stride, self.Q,
+            self.first, self.at, self.v_phase, *self.nest, self.cop, self.rows,
+        )  # fmt: skip
+        return y
+
+
 def forward_tiles_call(
     problem: Problem, geo: Geometry, x: Array, weight: Array, bias: Array | None
 ) -> Call:
-    from . import _gemm_forward as gemm
-    from . import _layout_kernels as lay
-
     dtype = np.dtype(problem.dtype)
-    N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, geo.cout_g
     xf, wf = flat(x, dtype), flat(weight, dtype)
     bf = bias_or_zeros(bias, problem.out_channels, dtype)
-    axes = [phase_offsets(*a) for a in geo.axes()]
-    borders = [_border(*a) for a in geo.axes()]
-    front: Dims = (borders[0][0], borders[1][0], borders[2][0])
-    ext: Dims = (borders[0][1], borders[1][1], borders[2][1])
-    first = np.zeros((3, max(geo.stride)), dtype=np.int64)
-    for dim, (offsets, _, _) in enumerate(axes):
-        first[dim, : len(offsets)] = [o + front[dim] for o in offsets]
-    Jd, Jh, Jw = (a[1] for a in axes)
-    ed, eh, ew = (a[2] for a in axes)
-    width = tile_width(dtype.itemsize)
-    cop = -(-cout_g // width) * width
-    sn = math.prod(ext) * cin_g + GATHER_SKEW
-    xb = np.zeros(G * N * sn, dtype=dtype)
-    wp = np.zeros(G * math.prod(geo.stride) * Jd * Jh * Jw * cin_g * cop, dtype=dtype)
-    dest = _pack_dest(geo, axes, cop)
-    _, Xh, Xw = ext
-    at = (N * sn, sn, Xh * Xw * cin_g, Xw * cin_g, cin_g)
-    slot = cin_g * cop  # one slot's rows in the packed weight
-    v_steps = (Jh * Jw * slot, Jw * slot, slot, cop)
-    s_steps = (ed * Xh * Xw * cin_g, eh * Xw * cin_g, ew * cin_g, 1)
-    counts = (Jd, Jh, Jw, cin_g)
-    Q: Dims = (
-        -(-geo.output[0] // geo.stride[0]),
-        -(-geo.output[1] // geo.stride[1]),
-        -(-geo.output[2] // geo.stride[2]),
-    )
-    rows = tile_rows(Q[2])
-    size = math.prod(problem.y_shape)
+    tiles = ForwardTiles(geo, dtype)
 
     def call() -> Array:
-        lay.to_padded_channels_last(xf, xb, N, G, cin_g, geo.input, ext, front, sn)
-        gemm.pack_phase_weights(wf, wp, G, cin_g, cout_g, dest, cop)
-        y = np.empty(size, dtype=dtype)
-        gemm.forward_tiles(
-            xb, wp, bf, y, N, G, cout_g, geo.output, geo.stride, Q, first, at,
-            Jd * Jh * Jw * slot, v_steps, s_steps, counts, cop, rows,
-        )  # fmt: skip
-        return y.reshape(problem.y_shape)
+        return tiles(xf, wf, bf).reshape(problem.y_shape)
 
     return call
 

@@ -64,7 +64,7 @@ class SubpixelFused(ReportsWaste, NumbaStrategy):
         return (z + own + tap_planes_scratch(geo) + 2 * fused_w + results) * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
-        return fused_forward(problem, x, weight, bias, tiled.columns)
+        return fused_forward(problem, x, weight, bias, tiled.columns, tiled.forward_on_tiles)
 
     def backward_call(self, problem: Problem, grad_output: Array, x: Array, weight: Array) -> Call:
         from . import _axpy_kernels as axpy

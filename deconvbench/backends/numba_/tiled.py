@@ -203,7 +203,7 @@ class Tiled(NumbaStrategy):
         if one_pixel(geo):
             return _dense_forward(problem, geo, x, weight, bias)
         if phases_as_channels(problem):
-            return fused_forward(problem, x, weight, bias, columns)
+            return fused_forward(problem, x, weight, bias, columns, forward_on_tiles)
         if forward_on_tiles(geo, problem.itemsize):
             return forward_tiles_call(problem, geo, x, weight, bias)
         N, G, cin_g, cout_g = geo.batch, geo.groups, geo.cin_g, geo.cout_g
