@@ -102,7 +102,7 @@ def fused_forward(
         return tiled_call
 
     dest, row, full = skewed(forward_pack(fg), cout_g)  # each phase: cout_g targets
-    tab_d, tab_h, tab_w = gather_tables(fg, backward=False)
+    tab_d, tab_h, tab_w = gather_tables(fg)
     J = (geo.kernel[0], geo.kernel[1], geo.kernel[2])  # one phase: every slot
     sn = source_stride(math.prod(geo.input), cin_g)
     xs = np.empty(G * N * sn, dtype=dtype)

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from ...problem import Problem
 from ..numpy_._fused import FusedAxis, fused_axes
-from ._geometry import Dims, Geometry, Ints, forward_axis, grad_input_axis
+from ._geometry import Dims, Geometry, Ints, forward_axis
 
 
 def _three(values: list[int], fill: int) -> Dims:
@@ -112,16 +112,6 @@ def forward_pack(fg: FusedGeometry) -> tuple[NDArray[np.uint64], int, bool]:
     return np.array(dest, dtype=np.uint64), row, len(dest) == fg.phases * math.prod(J)
 
 
-def grad_input_pack(fg: FusedGeometry) -> tuple[NDArray[np.uint64], int, bool]:
-    """``pack_weights``' ``(dest, row, full)`` for grad_input's gather: targets are input
-    channels, sources the fused channels ``(phase, co)``, slots the fused taps ``k'`` in
-    order (``grad_input_axis``)."""
-    sources = fg.phases * fg.cout_g
-    row = math.prod(fg.geo.kernel) * sources
-    dest = fg.slot * sources + fg.rho * fg.cout_g
-    return dest.astype(np.uint64), row, dest.size == fg.phases * math.prod(fg.geo.kernel)
-
-
 def unpack_offsets(fg: FusedGeometry) -> Ints:
     """Per real tap, its offset in one input channel's fused weight gradient
     ``(P·Cout/g, ∏L)``, for output channel 0 (channel ``co`` adds ``co·∏L``)."""
@@ -129,7 +119,6 @@ def unpack_offsets(fg: FusedGeometry) -> Ints:
     return np.asarray(fg.rho * fg.cout_g * slots + fg.slot, dtype=np.int64)
 
 
-def gather_tables(fg: FusedGeometry, backward: bool) -> list[Ints]:
-    """The fused problem's gather tables: forward's, or grad_input's."""
-    make = grad_input_axis if backward else forward_axis
-    return [np.ascontiguousarray(make(*a).table) for a in fg.geo.axes()]
+def gather_tables(fg: FusedGeometry) -> list[Ints]:
+    """The fused problem's forward gather tables."""
+    return [np.ascontiguousarray(forward_axis(*a).table) for a in fg.geo.axes()]

@@ -176,23 +176,8 @@ class Tiled(NumbaStrategy):
             tables = 4 * 8 * sum(geo.output)  # int64 (phase, first, last, source) per output
             xs = x + geo.groups * geo.batch * GATHER_SKEW
             return (xs + packed + math.prod(problem.y_shape) + cout) * problem.itemsize + tables
-        paths = backward_paths(geo, problem.itemsize)
-        scratch = 0
-        if paths.channels_last:
-            scratch += channels_last_bytes(geo, problem.itemsize, paths.padded)
-        if paths.grad_input == "tiles":
-            scratch += tile_grad_input_bytes(geo, problem.itemsize)
-        if paths.planes:  # grad_input batch-innermost, the tap planes
-            scratch += (x + tap_planes_scratch(geo)) * problem.itemsize
-        if paths.grad_weight == "columns":
-            scratch += columns_bytes(geo, problem.itemsize)
-        if paths.grad_weight == "tiles":
-            # each tile sums every tap of its channels into a private block, one per thread
-            # at most (numba runs at most one thread per core)
-            block = math.prod(geo.kernel) * TILE_ROWS * tile_width(problem.itemsize)
-            scratch += block * (os.cpu_count() or 1) * problem.itemsize
         results = x + w + (cout if problem.bias else 0)
-        return scratch + results * problem.itemsize
+        return backward_scratch(geo, problem.itemsize) + results * problem.itemsize
 
     def forward_call(self, problem: Problem, x: Array, weight: Array, bias: Array | None) -> Call:
         from . import _layout_kernels as lay
@@ -240,37 +225,10 @@ class Tiled(NumbaStrategy):
         geo = Geometry.of(problem)
         dtype = np.dtype(problem.dtype)
         gyf, xf, wf = flat(grad_output, dtype), flat(x, dtype), flat(weight, dtype)
-        paths = backward_paths(geo, problem.itemsize)
-        cols = columns(geo.groups * -(-geo.batch // 4) * geo.input[0] * geo.input[1], geo.input[2])
-        last = ChannelsLastGrad(geo, dtype, cols, paths.padded) if paths.channels_last else None
-        columns_grad = ColumnsGrad(last) if last and paths.grad_weight == "columns" else None
-        tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
-        planes = TapPlanes(geo, dtype) if paths.planes else None
-        dense_weight_grad = _dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
+        gradients = backward_step(geo, dtype)
 
         def call() -> tuple[Array, Array, Array | None]:
-            gw = np.empty(wf.size, dtype=dtype)
-            if last is not None:
-                last.fill(gyf)
-            if columns_grad is not None:
-                columns_grad.fill()
-            if planes is not None:
-                planes.fill(xf, gyf)
-            if dense_weight_grad is not None:
-                dense_weight_grad(xf, gyf, gw)
-            elif last is not None and paths.grad_weight == "tiles":
-                last.grad_weight(xf, gw)
-            elif columns_grad is not None:
-                columns_grad.grad_weight(xf, gw)
-            elif planes is not None:
-                planes.grad_weight(gw)
-            if tiles is not None:
-                gx = tiles.grad_input(wf)
-            elif last is not None and paths.grad_input == "gather":
-                gx = last.grad_input(wf)
-            else:
-                assert planes is not None  # backward_paths gives the axpy path its planes
-                gx = planes.grad_input(wf)
+            gx, gw = gradients(gyf, xf, wf)
             gb = None
             if problem.bias:
                 gb = np.empty(problem.out_channels, dtype=dtype)
@@ -278,6 +236,74 @@ class Tiled(NumbaStrategy):
             return gx.reshape(problem.x_shape), gw.reshape(problem.weight_shape), gb
 
         return call
+
+
+BackwardStep = Callable[[Array, Array, Array], tuple[Array, Array]]
+"""``(grad_output, x, weight) → (grad_input, grad_weight)``, all flat."""
+
+
+def backward_step(geo: Geometry, dtype: np.dtype[np.generic]) -> BackwardStep:
+    """grad_input and grad_weight of a problem seen as ``geo``, on the paths
+    :func:`backward_paths` picks; scratch is allocated here, once. (``numba/subpixel-fused``
+    runs it on its fused problem.)"""
+    paths = backward_paths(geo, dtype.itemsize)
+    cols = columns(geo.groups * -(-geo.batch // 4) * geo.input[0] * geo.input[1], geo.input[2])
+    last = ChannelsLastGrad(geo, dtype, cols, paths.padded) if paths.channels_last else None
+    columns_grad = ColumnsGrad(last) if last and paths.grad_weight == "columns" else None
+    tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
+    planes = TapPlanes(geo, dtype) if paths.planes else None
+    dense_weight_grad = _dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
+    weight_size = geo.groups * geo.cin_g * geo.cout_g * math.prod(geo.kernel)
+
+    def step(gyf: Array, xf: Array, wf: Array) -> tuple[Array, Array]:
+        gw = np.empty(weight_size, dtype=dtype)
+        if last is not None:
+            last.fill(gyf)
+        if columns_grad is not None:
+            columns_grad.fill()
+        if planes is not None:
+            planes.fill(xf, gyf)
+        if dense_weight_grad is not None:
+            dense_weight_grad(xf, gyf, gw)
+        elif last is not None and paths.grad_weight == "tiles":
+            last.grad_weight(xf, gw)
+        elif columns_grad is not None:
+            columns_grad.grad_weight(xf, gw)
+        elif planes is not None:
+            planes.grad_weight(gw)
+        if tiles is not None:
+            gx = tiles.grad_input(wf)
+        elif last is not None and paths.grad_input == "gather":
+            gx = last.grad_input(wf)
+        else:
+            assert planes is not None  # backward_paths gives the axpy path its planes
+            gx = planes.grad_input(wf)
+        return gx, gw
+
+    return step
+
+
+def backward_scratch(geo: Geometry, itemsize: int) -> int:
+    """Bytes of :func:`backward_step`'s scratch: the layouts its paths read
+    (:class:`BackwardPaths`: channels-last or bordered grad_output with a packed weight,
+    columns, per-tap planes with grad_input batch-innermost, grad_weight's tile blocks)."""
+    paths = backward_paths(geo, itemsize)
+    x = geo.batch * geo.groups * geo.cin_g * math.prod(geo.input)
+    scratch = 0
+    if paths.channels_last:
+        scratch += channels_last_bytes(geo, itemsize, paths.padded)
+    if paths.grad_input == "tiles":
+        scratch += tile_grad_input_bytes(geo, itemsize)
+    if paths.planes:
+        scratch += (x + tap_planes_scratch(geo)) * itemsize
+    if paths.grad_weight == "columns":
+        scratch += columns_bytes(geo, itemsize)
+    if paths.grad_weight == "tiles":
+        # each tile sums every tap of its channels into a private block, one per thread
+        # at most (numba runs at most one thread per core)
+        block = math.prod(geo.kernel) * TILE_ROWS * tile_width(itemsize)
+        scratch += block * (os.cpu_count() or 1) * itemsize
+    return scratch
 
 
 @dataclass(frozen=True)
