@@ -88,6 +88,7 @@ from ._grad_operands import (
     tile_rows,
     tile_width,
 )
+from ._one_pixel import dense_forward, dense_weight_grad, one_pixel
 from ._tap_planes import TapPlanes, tap_planes_scratch
 
 SHORT_DOT = 64
@@ -186,7 +187,7 @@ class Tiled(NumbaStrategy):
         geo = Geometry.of(problem)
         dtype = np.dtype(problem.dtype)
         if one_pixel(geo):
-            return _dense_forward(problem, geo, x, weight, bias)
+            return dense_forward(problem, geo, x, weight, bias)
         if phases_as_channels(problem):
             return fused_forward(problem, x, weight, bias, columns, forward_on_tiles)
         if forward_on_tiles(geo, problem.itemsize):
@@ -252,7 +253,7 @@ def backward_step(geo: Geometry, dtype: np.dtype[np.generic]) -> BackwardStep:
     columns_grad = ColumnsGrad(last) if last and paths.grad_weight == "columns" else None
     tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
     planes = TapPlanes(geo, dtype) if paths.planes else None
-    dense_weight_grad = _dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
+    dense_grad = dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
     weight_size = geo.groups * geo.cin_g * geo.cout_g * math.prod(geo.kernel)
 
     def step(gyf: Array, xf: Array, wf: Array) -> tuple[Array, Array]:
@@ -263,8 +264,8 @@ def backward_step(geo: Geometry, dtype: np.dtype[np.generic]) -> BackwardStep:
             columns_grad.fill()
         if planes is not None:
             planes.fill(xf, gyf)
-        if dense_weight_grad is not None:
-            dense_weight_grad(xf, gyf, gw)
+        if dense_grad is not None:
+            dense_grad(xf, gyf, gw)
         elif last is not None and paths.grad_weight == "tiles":
             last.grad_weight(xf, gw)
         elif columns_grad is not None:
@@ -408,51 +409,3 @@ INPUT_TILE_FILL = 0.85
 """The same for the grad_input tiles, whose rows can also be partly empty at the end of an
 image row (7 inputs fill 7 of 8). On the DCGAN layers the tiles run at about 200 GFLOP/s
 and the gather at 150-190, so a tile may leave a sixth of its work empty and still win."""
-
-
-def one_pixel(geo: Geometry) -> bool:
-    """Whether the input is one pixel whose taps are the output itself (a latent vector's
-    projection: padding 0, output = kernel): then forward and grad_weight are GEMMs of the
-    NC(D)HW arrays as they are (``_axpy_kernels.dense_rows``)."""
-    return all(
-        i == 1 and p == 0 and o == k and (d == 1 or k == 1) for i, o, k, _, p, d in geo.axes()
-    )
-
-
-def _dense_forward(
-    problem: Problem, geo: Geometry, x: Array, weight: Array, bias: Array | None
-) -> Call:
-    """A one-pixel input's forward: ``y[n] = x[n] · w`` per group, straight from NC(D)HW."""
-    from . import _axpy_kernels as axpy
-
-    dtype = np.dtype(problem.dtype)
-    xf, wf = flat(x, dtype), flat(weight, dtype)
-    bf = bias_or_zeros(bias, problem.out_channels, dtype)
-    G, cin_g, taps = geo.groups, geo.cin_g, math.prod(geo.kernel)
-    J = geo.cout_g * taps  # one group's outputs of one batch entry
-    strides = ((cin_g, G * cin_g, 1), (cin_g * J, J, 0), (J, G * J, 0))
-
-    def call() -> Array:
-        y = np.empty(geo.batch * G * J, dtype=dtype)
-        axpy.dense_rows(xf, wf, y, bf, G, geo.batch, cin_g, J, taps, *strides)
-        return y.reshape(problem.y_shape)
-
-    return call
-
-
-def _dense_weight_grad(
-    geo: Geometry, dtype: np.dtype[np.generic]
-) -> Callable[[Array, Array, Array], None]:
-    """A one-pixel input's grad_weight: ``gw[ci] = Σ_n x[n, ci] · grad_output[n]`` per
-    group, as a step like :func:`grad_weight_step`'s, with no scratch."""
-    from . import _axpy_kernels as axpy
-
-    G, cin_g, taps = geo.groups, geo.cin_g, math.prod(geo.kernel)
-    J = geo.cout_g * taps
-    zeros = np.zeros(G * geo.cout_g, dtype=dtype)
-    strides = ((cin_g, 1, G * cin_g), (J, G * J, 0), (cin_g * J, J, 0))
-
-    def step(xf: Array, gyf: Array, gw: Array) -> None:
-        axpy.dense_rows(xf, gyf, gw, zeros, G, cin_g, geo.batch, J, taps, *strides)
-
-    return step
