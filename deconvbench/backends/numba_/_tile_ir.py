@@ -142,6 +142,7 @@ def tile_typer(rows: int, vectors: int = NV) -> Any:
     ) -> tuple[Any, Any]:
         return _signature(v, v_steps, s, s_steps, counts, c), _tile_codegen(rows, vectors)
 
+    typer.__name__ = typer.__qualname__ = f"tile{rows}x{vectors}"  # numba names the intrinsic so
     return typer
 
 
