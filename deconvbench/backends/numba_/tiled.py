@@ -123,8 +123,8 @@ def _most_taps(I: int, O: int, K: int, s: int, p: int, d: int) -> int:
 class Tiled(NumbaStrategy):
     algorithm = "tiled"
     description = (
-        "phase-decomposed gather on channels-last tiles (sub-pixel), 4x4 register-blocked "
-        "SIMD dot products; backward on outer-product GEMM tiles where channels fill them"
+        "phase-decomposed (sub-pixel) outer-product GEMM tiles in registers where channels "
+        "fill them, else gathers of 4x4 register-blocked SIMD dot products"
     )
 
     def warmup_problems(self, dtype: str) -> list[Problem]:
