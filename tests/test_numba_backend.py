@@ -221,7 +221,7 @@ THRESHOLDS = ("SHORT_DOT", "TILE_FILL", "COLUMNS_FILL", "INPUT_TILE_FILL")
 
 
 @pytest.fixture(params=sorted(BACKWARD_PATHS))
-def grad_input_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def backward_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Force numba/tiled's backward onto one of its formulations."""
     from deconvbench.backends.numba_ import tiled
 
@@ -330,10 +330,10 @@ def test_blocks_and_remainders_forward(forward_path: str, case: str) -> None:
 
 @needs_numba
 @pytest.mark.parametrize("case", sorted(BLOCK_CASES))
-def test_blocks_and_remainders_backward(grad_input_path: str, case: str) -> None:
+def test_blocks_and_remainders_backward(backward_path: str, case: str) -> None:
     for strategy in _strategies():
         result = verify(strategy, BLOCK_CASES[case], "backward", seed=3)
-        assert result.ok, f"{strategy.name} {case} ({grad_input_path}): {result.message}"
+        assert result.ok, f"{strategy.name} {case} ({backward_path}): {result.message}"
 
 
 @needs_numba
@@ -406,7 +406,7 @@ def _run(strategy: Strategy, problem: Problem, pass_: Pass) -> tuple[np.ndarray 
 
 @needs_numba
 @pytest.mark.parametrize("pass_", ["forward", "backward"])
-def test_results_do_not_depend_on_the_thread_count(grad_input_path: str, pass_: Pass) -> None:
+def test_results_do_not_depend_on_the_thread_count(backward_path: str, pass_: Pass) -> None:
     """Each result element has one writer and a fixed summation order: bitwise equal."""
     import numba
 
@@ -443,7 +443,7 @@ def _signature_counts() -> dict[str, int]:
 
 
 @needs_numba
-def test_timed_calls_never_compile(grad_input_path: str) -> None:
+def test_timed_calls_never_compile(backward_path: str) -> None:
     """Preparation compiles; calls on new shapes, dimensions and odd arrays reuse it."""
     for strategy in _strategies():
         for dtype in ("float32", "float64"):
