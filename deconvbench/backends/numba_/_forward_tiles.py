@@ -12,7 +12,7 @@ from ...problem import Problem
 from ..strategy import Array
 from ._common import Call, bias_or_zeros, flat
 from ._geometry import GATHER_SKEW, Dims, Geometry
-from ._grad_operands import tile_rows, tile_width
+from ._grad_operands import padded_lanes, tile_rows, tile_width
 
 
 def phase_offsets(I: int, O: int, K: int, s: int, p: int, d: int) -> tuple[list[int], int, int]:
@@ -48,7 +48,7 @@ def forward_tiles_fit(geo: Geometry, itemsize: int, fill: float, panel_bytes: in
     phases = math.prod(geo.stride)
     full_slots = slots * phases == math.prod(geo.kernel)
     qw = -(-geo.output[2] // geo.stride[2])
-    lanes = geo.cout_g / (-(-geo.cout_g // width) * width)
+    lanes = geo.cout_g / padded_lanes(geo.cout_g, itemsize)
     rows = qw / (-(-qw // tile_rows(qw)) * tile_rows(qw))
     panel = slots * geo.cin_g * width * itemsize
     return full_slots and min(lanes, rows) >= fill and panel <= panel_bytes
@@ -57,8 +57,7 @@ def forward_tiles_fit(geo: Geometry, itemsize: int, fill: float, panel_bytes: in
 def forward_tiles_bytes(geo: Geometry, itemsize: int) -> int:
     """The bordered input and the packed weight."""
     extent = math.prod(_border(*a)[1] for a in geo.axes())
-    width = tile_width(itemsize)
-    cop = -(-geo.cout_g // width) * width
+    cop = padded_lanes(geo.cout_g, itemsize)
     slots = math.prod(phase_offsets(*a)[1] for a in geo.axes())
     xb = geo.groups * geo.batch * (extent * geo.cin_g + GATHER_SKEW)
     return (xb + geo.groups * math.prod(geo.stride) * slots * geo.cin_g * cop) * itemsize
@@ -91,8 +90,7 @@ class ForwardTiles:
             self.first[dim, : len(offsets)] = [o + self.front[dim] for o in offsets]
         Jd, Jh, Jw = (a[1] for a in axes)
         ed, eh, ew = (a[2] for a in axes)
-        width = tile_width(dtype.itemsize)
-        self.cop = cop = -(-geo.cout_g // width) * width
+        self.cop = cop = padded_lanes(geo.cout_g, dtype.itemsize)
         self.sn = sn = math.prod(self.ext) * cin_g + GATHER_SKEW
         self.xb = np.zeros(G * N * sn, dtype=dtype)
         self.wp = np.zeros(G * math.prod(geo.stride) * Jd * Jh * Jw * cin_g * cop, dtype=dtype)
@@ -120,7 +118,7 @@ class ForwardTiles:
         lay.to_padded_channels_last(
             xf, self.xb, N, G, cin_g, geo.input, self.ext, self.front, self.sn
         )
-        gemm.pack_phase_weights(wf, self.wp, G, cin_g, self.w_cout_g, self.dest, self.cop)
+        lay.pack_lanes(wf, self.wp, G, cin_g, self.w_cout_g, self.dest, self.cop, False)
         y = np.empty(N * G * geo.cout_g * math.prod(geo.output), dtype=self.dtype)
         gemm.forward_tiles(
             self.xb, self.wp, bf, y, N, G, geo.cout_g, geo.output, geo.stride, self.Q,

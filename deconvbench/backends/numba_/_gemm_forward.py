@@ -1,4 +1,4 @@
-"""The forward's GEMM-tile kernel of ``numba/tiled``, and its weight packing.
+"""The forward's GEMM-tile kernel of ``numba/tiled``.
 
 Built on the outer-product micro-kernel of ``_tile_ir`` through the intrinsics below
 (their callers live in this file: an intrinsic is inlined into them, and numba's on-disk
@@ -25,34 +25,6 @@ BAND = 4096
 """Values of the block in which one iteration sums its rows of outputs (16 KiB in float32,
 half of L1): as many whole rows as fit, so that each channel's writes into NC(D)HW come in
 bands rather than single short rows."""
-
-PACK_TILE = 16
-"""Output channels packed at a time (one cache line of each packed row)."""
-
-
-@kernel(parallel=True)
-def pack_phase_weights(
-    w: np.ndarray, out: np.ndarray, G: int, Cin_g: int, Cout_g: int, dest: np.ndarray, cop: int
-) -> None:
-    """Weight ``(G·Cin_g, Cout_g, K)`` → ``(G, phases, slots, Cin_g, cop)``, output channels
-    innermost: tap ``k``'s rows start ``dest[k]`` into a group's part. Slots no tap fills
-    and lanes from ``Cout_g`` to ``cop`` stay as preparation left them (zeros)."""
-    ktot = dest.size
-    per_group = out.size // G
-    for item in prange(G * Cin_g):
-        ci = item % Cin_g
-        gi = item // Cin_g
-        for c0 in range(0, Cout_g, PACK_TILE):
-            n = min(PACK_TILE, Cout_g - c0)
-            block = np.empty((n, ktot), dtype=w.dtype)
-            for co in range(n):
-                src = w[((gi * Cin_g + ci) * Cout_g + c0 + co) * ktot :][:ktot]
-                for k in range(ktot):
-                    block[co, k] = src[k]
-            for k in range(ktot):
-                dst = out[gi * per_group + dest[k] + ci * cop + c0 :][:n]
-                for co in range(n):
-                    dst[co] = block[co, k]
 
 
 @kernel(parallel=True)

@@ -41,6 +41,11 @@ def tile_width(itemsize: int) -> int:
     return TILE_VECTORS * VECTOR_BYTES // itemsize
 
 
+def padded_lanes(channels: int, itemsize: int) -> int:
+    """``channels`` rounded up to whole tile rows: the lanes a packed weight gives them."""
+    return -(-channels // tile_width(itemsize)) * tile_width(itemsize)
+
+
 class ChannelsLastGrad:
     """grad_output grouped channels-last ``(G, N, E, Cout_g)`` (:meth:`fill`), ``(g, n)``
     blocks ``sn`` apart, read by grad_input's gather (the forward's with the roles
@@ -135,7 +140,7 @@ def channels_last_bytes(geo: Geometry, itemsize: int, padded: bool) -> int:
 
 def tile_grad_input_bytes(geo: Geometry, itemsize: int) -> int:
     """:class:`TileGradInput`'s packed weight."""
-    cip = -(-geo.cin_g // tile_width(itemsize)) * tile_width(itemsize)
+    cip = padded_lanes(geo.cin_g, itemsize)
     return geo.groups * geo.cout_g * math.prod(geo.kernel) * cip * itemsize
 
 
@@ -150,11 +155,12 @@ class TileGradInput:
         assert source.padded
         geo = source.geo
         self.source, self.geo = source, geo
-        width = tile_width(source.dtype.itemsize)
-        self.cip = cip = -(-geo.cin_g // width) * width
+        self.cip = cip = padded_lanes(geo.cin_g, source.dtype.itemsize)
         cout = geo.groups * geo.cout_g
         taps = math.prod(geo.kernel)
         self.wpk = np.zeros(cout * taps * cip, dtype=source.dtype)
+        # packed (G, K, Cout_g, cip): tap k's rows start k·Cout_g·cip into a group's part
+        self.dest = np.arange(taps, dtype=np.int64) * geo.cout_g * cip
         self.v_group = taps * geo.cout_g * cip
         self.at, self.nest = _tile_steps(source, cip)
 
@@ -164,7 +170,7 @@ class TileGradInput:
 
         geo = self.geo
         G, cin_g, cout_g = geo.groups, geo.cin_g, geo.cout_g
-        lay.pack_channels_inner(wf, self.wpk, G, cin_g, cout_g, math.prod(geo.kernel), self.cip)
+        lay.pack_lanes(wf, self.wpk, G, cin_g, cout_g, self.dest, self.cip, True)
         gx = np.empty(geo.batch * G * cin_g * math.prod(geo.input), dtype=self.source.dtype)
         gemm.grad_input_tiles(
             self.source.gys, self.wpk, gx, geo.batch, G, cin_g, geo.input, self.cip,

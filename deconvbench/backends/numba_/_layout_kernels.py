@@ -26,7 +26,8 @@ TILE_P = 32
 """Channels × pixels of one tile of a channels-last transpose (about 4 KiB in float32)."""
 
 PACK_TILE = 16
-"""Target × source channels of one tile of :func:`pack_weights`."""
+"""Target × source channels of one tile of :func:`pack_weights` (and lane channels of one
+of :func:`pack_lanes`): a cache line of float32."""
 
 # Inner loops index slices with counters that start at 0: numba then knows no index is
 # negative and drops its wrap-around test, which otherwise costs more than the copy.
@@ -238,30 +239,46 @@ def to_padded_channels_last(
 
 
 @kernel(parallel=True)
-def pack_channels_inner(
-    w: np.ndarray, out: np.ndarray, G: int, Cin_g: int, Cout_g: int, taps: int, cip: int
+def pack_lanes(
+    w: np.ndarray,
+    out: np.ndarray,
+    G: int,
+    Cin_g: int,
+    Cout_g: int,
+    dest: np.ndarray,
+    lanes: int,
+    inputs_in_lanes: bool,
 ) -> None:
-    """Weight ``(G·Cin_g, Cout_g, taps)`` → ``(G, taps, Cout_g, cip)``, input channels
-    innermost; lanes from ``Cin_g`` to ``cip`` are zeros from preparation."""
-    for item in prange(G * Cout_g):
-        co = item % Cout_g
-        gi = item // Cout_g
-        # PACK_TILE input channels at a time, each tap's run of them written whole: the
-        # output rows, like the input channels, are a power of two apart in most layers,
-        # and touching them a value at a time would make their lines evict each other
-        for c0 in range(0, Cin_g, PACK_TILE):
-            n = min(PACK_TILE, Cin_g - c0)
-            block = np.empty((n, taps), dtype=w.dtype)
-            for ci in range(n):
-                start = ((gi * Cin_g + c0 + ci) * Cout_g + co) * taps
-                src = w[start : start + taps]
-                for k in range(taps):
-                    block[ci, k] = src[k]
-            for k in range(taps):
-                start = ((gi * taps + k) * Cout_g + co) * cip + c0
-                dst = out[start : start + n]
-                for ci in range(n):
-                    dst[ci] = block[ci, k]
+    """Weight ``(G·Cin_g, Cout_g, K)`` → rows of ``lanes`` values, one channel per lane,
+    for the GEMM tiles: input channels when ``inputs_in_lanes`` (grad_input's tiles), else
+    output channels (the forward's). Tap ``k`` of the other channel ``c`` goes to the row
+    at ``dest[k] + c·lanes`` in its group's part (``out.size / G``); lanes past the
+    channel count, and rows no tap fills, stay as preparation left them (zeros).
+
+    ``PACK_TILE`` lane channels at a time, each tap's run of them written whole: the rows,
+    like the weight's channels, are a power of two apart in most layers, and touching them
+    a value at a time would make their lines evict each other.
+    """
+    ktot = dest.size
+    per_group = out.size // G
+    outer = Cout_g if inputs_in_lanes else Cin_g
+    inner = Cin_g if inputs_in_lanes else Cout_g
+    for item in prange(G * outer):
+        c = item % outer
+        gi = item // outer
+        for c0 in range(0, inner, PACK_TILE):
+            n = min(PACK_TILE, inner - c0)
+            block = np.empty((n, ktot), dtype=w.dtype)
+            for j in range(n):
+                ci = c0 + j if inputs_in_lanes else c
+                co = c if inputs_in_lanes else c0 + j
+                src = w[((gi * Cin_g + ci) * Cout_g + co) * ktot :][:ktot]
+                for k in range(ktot):
+                    block[j, k] = src[k]
+            for k in range(ktot):
+                dst = out[gi * per_group + dest[k] + c * lanes + c0 :][:n]
+                for j in range(n):
+                    dst[j] = block[j, k]
 
 
 @kernel(parallel=True)
