@@ -15,7 +15,7 @@ import importlib
 import itertools
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -207,26 +207,54 @@ def test_tiled_stacks_phases_as_channels_only_when_its_blocks_would_be_partly_em
 # --- kernels -------------------------------------------------------------------------------
 
 
-BACKWARD_PATHS = {  # (SHORT_DOT, TILE_FILL, COLUMNS_FILL, INPUT_TILE_FILL)
-    "gather-planes": (0, 2.0, 2.0, 2.0),  # grad_input path, then grad_weight's
-    "gather-tiles": (0, 0.0, 2.0, 2.0),
-    "axpy-columns": (1000, 2.0, 0.0, 2.0),
-    "tiles-tiles": (0, 0.0, 2.0, 0.0),
-    "tiles-columns": (0, 2.0, 0.0, 0.0),
-    "tiles-planes": (1000, 2.0, 2.0, 0.0),
-    "axpy-planes": (1000, 2.0, 2.0, 2.0),
-    "axpy-tiles": (1000, 0.0, 2.0, 2.0),
+WIDE, NARROW = (4,), (2,)  # _grad_operands.LANE_VECTORS: the tile row widths to choose from
+BACKWARD_PATHS = {  # (SHORT_DOT, TILE_FILL, COLUMNS_FILL, INPUT_TILE_FILL), tile widths
+    "gather-planes": ((0, 2.0, 2.0, 2.0), WIDE),  # grad_input path, then grad_weight's
+    "gather-tiles": ((0, 0.0, 2.0, 2.0), WIDE),
+    "axpy-columns": ((1000, 2.0, 0.0, 2.0), WIDE),
+    "tiles-tiles": ((0, 0.0, 2.0, 0.0), WIDE),
+    "tiles-tiles-narrow": ((0, 0.0, 2.0, 0.0), NARROW),
+    "tiles-columns": ((0, 2.0, 0.0, 0.0), WIDE),
+    "tiles-planes": ((1000, 2.0, 2.0, 0.0), WIDE),
+    "axpy-planes": ((1000, 2.0, 2.0, 2.0), WIDE),
+    "axpy-tiles": ((1000, 0.0, 2.0, 2.0), WIDE),
 }
 THRESHOLDS = ("SHORT_DOT", "TILE_FILL", "COLUMNS_FILL", "INPUT_TILE_FILL")
+FORWARD_PATHS = {  # FORWARD_TILE_FILL, TILE_PANEL_BYTES, tile widths
+    "gather": (2.0, 0, WIDE),
+    "tiles": (0.0, 1 << 40, WIDE),
+    "tiles-narrow": (0.0, 1 << 40, NARROW),
+}
+
+Setter = Callable[[object, str, object], None]
+
+
+def _force_backward(path: str, setattr_: Setter) -> None:
+    """Put numba/tiled's backward on one of its formulations (``setattr_``: a
+    monkeypatch's, so that it is undone)."""
+    from deconvbench.backends.numba_ import _grad_operands, tiled
+
+    thresholds, lanes = BACKWARD_PATHS[path]
+    for name, value in zip(THRESHOLDS, thresholds, strict=True):
+        setattr_(tiled, name, value)
+    setattr_(_grad_operands, "LANE_VECTORS", lanes)
+
+
+def _force_forward(path: str, setattr_: Setter) -> None:
+    """Put numba/tiled's forward on its gather or its GEMM tiles of one width (problems
+    whose phases are stacked as channels, or with one input pixel, take neither)."""
+    from deconvbench.backends.numba_ import _grad_operands, tiled
+
+    fill, panel, lanes = FORWARD_PATHS[path]
+    setattr_(tiled, "FORWARD_TILE_FILL", fill)
+    setattr_(tiled, "TILE_PANEL_BYTES", panel)
+    setattr_(_grad_operands, "LANE_VECTORS", lanes)
 
 
 @pytest.fixture(params=sorted(BACKWARD_PATHS))
 def backward_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Force numba/tiled's backward onto one of its formulations."""
-    from deconvbench.backends.numba_ import tiled
-
-    for name, value in zip(THRESHOLDS, BACKWARD_PATHS[str(request.param)], strict=True):
-        monkeypatch.setattr(tiled, name, value)
+    _force_backward(str(request.param), monkeypatch.setattr)
     return str(request.param)
 
 
@@ -269,7 +297,7 @@ BLOCK_CASES = {
         padding=0,
         dtype="float64",
     ),
-    # every phase has every tap slot: the forward's GEMM tiles apply (when forced)
+    # every phase has every tap slot (the others' phases reduce over fewer taps)
     "phase-tiles": _problem(
         batch=3, in_channels=6, out_channels=10, groups=2, input=(5, 7), kernel=4, bias=True
     ),
@@ -308,15 +336,10 @@ BLOCK_CASES = {
 }
 
 
-@pytest.fixture(params=["gather", "tiles"])
+@pytest.fixture(params=sorted(FORWARD_PATHS))
 def forward_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force numba/tiled's forward onto its gather or its GEMM tiles (where every phase
-    has every tap slot; the others always gather)."""
-    from deconvbench.backends.numba_ import tiled
-
-    tiles = request.param == "tiles"
-    monkeypatch.setattr(tiled, "FORWARD_TILE_FILL", 0.0 if tiles else 2.0)
-    monkeypatch.setattr(tiled, "TILE_PANEL_BYTES", 1 << 40 if tiles else 0)
+    """Force numba/tiled's forward onto its gather or its GEMM tiles."""
+    _force_forward(str(request.param), monkeypatch.setattr)
     return str(request.param)
 
 
@@ -360,8 +383,9 @@ def test_tiled_random_larger_problems(
     dilation: int,
     bias: bool,
 ) -> None:
-    """Random problems with batch and channels past the 4×4 block, every backward path."""
-    from deconvbench.backends.numba_ import Tiled, tiled
+    """Random problems with batch and channels past the 4×4 block, every forward and
+    backward path."""
+    from deconvbench.backends.numba_ import Tiled
 
     problem = Problem.create(
         batch=batch,
@@ -376,23 +400,16 @@ def test_tiled_random_larger_problems(
         bias=bias,
     )
     strategy = Tiled()
-    saved_forward = tiled.FORWARD_TILE_FILL
-    try:
-        for tiled.FORWARD_TILE_FILL in (2.0, 0.0):  # the gather, then tiles where they apply
+    for path in FORWARD_PATHS:  # the gather, then tiles where they apply
+        with pytest.MonkeyPatch.context() as patch:
+            _force_forward(path, patch.setattr)
             result = verify(strategy, problem, "forward", seed=1)
-            assert result.ok, f"forward {tiled.FORWARD_TILE_FILL} {problem}: {result.message}"
-    finally:
-        tiled.FORWARD_TILE_FILL = saved_forward
-    saved = [getattr(tiled, name) for name in THRESHOLDS]
-    try:
-        for path, thresholds in BACKWARD_PATHS.items():
-            for name, value in zip(THRESHOLDS, thresholds, strict=True):
-                setattr(tiled, name, value)
+            assert result.ok, f"forward {path} {problem}: {result.message}"
+    for path in BACKWARD_PATHS:
+        with pytest.MonkeyPatch.context() as patch:
+            _force_backward(path, patch.setattr)
             result = verify(strategy, problem, "backward", seed=1)
             assert result.ok, f"{path} {problem}: {result.message}"
-    finally:
-        for name, value in zip(THRESHOLDS, saved, strict=True):
-            setattr(tiled, name, value)
 
 
 def _run(strategy: Strategy, problem: Problem, pass_: Pass) -> tuple[np.ndarray | None, ...]:

@@ -12,7 +12,7 @@ from ...problem import Problem
 from ..strategy import Array
 from ._common import Call, bias_or_zeros, flat
 from ._geometry import GATHER_SKEW, Dims, Geometry
-from ._grad_operands import padded_lanes, tile_rows, tile_width
+from ._grad_operands import lane_vectors, padded_lanes, tile_rows, tile_width
 
 
 def phase_offsets(I: int, O: int, K: int, s: int, p: int, d: int) -> tuple[list[int], int, int]:
@@ -28,6 +28,13 @@ def phase_offsets(I: int, O: int, K: int, s: int, p: int, d: int) -> tuple[list[
     return first, slots, step
 
 
+def phase_slots(I: int, O: int, K: int, s: int, p: int, d: int) -> list[int]:
+    """Along one dimension: per phase ``r``, how many of the slots of
+    :func:`phase_offsets` hold a tap (fewer than the most where ``s`` does not divide
+    ``k·d``'s span; none where ``s > k``)."""
+    return [sum(1 for k in range(K) if (r + p - k * d) % s == 0) for r in range(s)]
+
+
 def _border(I: int, O: int, K: int, s: int, p: int, d: int) -> tuple[int, int]:
     """``(front, extent)``: the zero border in front of the input and the bordered length,
     so that every slot of every output reads inside it."""
@@ -37,27 +44,31 @@ def _border(I: int, O: int, K: int, s: int, p: int, d: int) -> tuple[int, int]:
     return front, front + max(I, last + 1)
 
 
+def output_lanes(geo: Geometry, itemsize: int) -> tuple[int, int]:
+    """``(vectors, cop)``: the forward tiles' row width in vectors, and the output
+    channels padded to whole rows of it (``_grad_operands.lane_vectors``)."""
+    vectors = lane_vectors(geo.cout_g, itemsize)
+    return vectors, padded_lanes(geo.cout_g, itemsize, vectors)
+
+
 def forward_tiles_fit(geo: Geometry, itemsize: int, fill: float, panel_bytes: int) -> bool:
     """Whether the forward's tiles are mostly full: output channels fill ``fill`` of
-    their lanes, a phase's outputs along W fill its rows and every phase has every tap
-    slot (``s`` divides ``k·d``'s span: no slot multiplies zero weights), and a tile's
-    weights (slots × input channels × a tile row) stay within ``panel_bytes``."""
-    width = tile_width(itemsize)
-    axes = [phase_offsets(*a) for a in geo.axes()]
-    slots = math.prod(a[1] for a in axes)
-    phases = math.prod(geo.stride)
-    full_slots = slots * phases == math.prod(geo.kernel)
+    their lanes and a phase's outputs along W fill its rows, and a tile's weights (slots
+    × input channels × a tile row) stay within ``panel_bytes``. (Each phase reduces over
+    its own taps only, so phases with fewer taps than others waste nothing.)"""
+    vectors, cop = output_lanes(geo, itemsize)
+    slots = math.prod(phase_offsets(*a)[1] for a in geo.axes())
     qw = -(-geo.output[2] // geo.stride[2])
-    lanes = geo.cout_g / padded_lanes(geo.cout_g, itemsize)
-    rows = qw / (-(-qw // tile_rows(qw)) * tile_rows(qw))
-    panel = slots * geo.cin_g * width * itemsize
-    return full_slots and min(lanes, rows) >= fill and panel <= panel_bytes
+    per_tile = tile_rows(qw, vectors)
+    rows = qw / (-(-qw // per_tile) * per_tile)
+    panel = slots * geo.cin_g * tile_width(itemsize, vectors) * itemsize
+    return min(geo.cout_g / cop, rows) >= fill and panel <= panel_bytes
 
 
 def forward_tiles_bytes(geo: Geometry, itemsize: int) -> int:
     """The bordered input and the packed weight."""
     extent = math.prod(_border(*a)[1] for a in geo.axes())
-    cop = padded_lanes(geo.cout_g, itemsize)
+    _, cop = output_lanes(geo, itemsize)
     slots = math.prod(phase_offsets(*a)[1] for a in geo.axes())
     xb = geo.groups * geo.batch * (extent * geo.cin_g + GATHER_SKEW)
     return (xb + geo.groups * math.prod(geo.stride) * slots * geo.cin_g * cop) * itemsize
@@ -86,11 +97,15 @@ class ForwardTiles:
         self.front: Dims = (borders[0][0], borders[1][0], borders[2][0])
         self.ext: Dims = (borders[0][1], borders[1][1], borders[2][1])
         self.first = np.zeros((3, max(geo.stride)), dtype=np.int64)
+        self.slots = np.zeros((3, max(geo.stride)), dtype=np.int64)
         for dim, (offsets, _, _) in enumerate(axes):
             self.first[dim, : len(offsets)] = [o + self.front[dim] for o in offsets]
+        for dim, axis in enumerate(geo.axes()):
+            self.slots[dim, : axis[3]] = phase_slots(*axis)
         Jd, Jh, Jw = (a[1] for a in axes)
         ed, eh, ew = (a[2] for a in axes)
-        self.cop = cop = padded_lanes(geo.cout_g, dtype.itemsize)
+        self.vectors, cop = output_lanes(geo, dtype.itemsize)
+        self.cop = cop
         self.sn = sn = math.prod(self.ext) * cin_g + GATHER_SKEW
         self.xb = np.zeros(G * N * sn, dtype=dtype)
         self.wp = np.zeros(G * math.prod(geo.stride) * Jd * Jh * Jw * cin_g * cop, dtype=dtype)
@@ -106,7 +121,7 @@ class ForwardTiles:
         )
         q = [-(-o // s) for o, s in zip(geo.output, geo.stride, strict=True)]
         self.Q: Dims = (q[0], q[1], q[2])
-        self.rows = tile_rows(self.Q[2])
+        self.rows = tile_rows(self.Q[2], self.vectors)
 
     def __call__(self, xf: Array, wf: Array, bf: Array) -> Array:
         """``y`` (flat NC(D)HW) from flat ``x``, weight and bias (``G·Cout/g`` of it)."""
@@ -122,7 +137,8 @@ class ForwardTiles:
         y = np.empty(N * G * geo.cout_g * math.prod(geo.output), dtype=self.dtype)
         gemm.forward_tiles(
             self.xb, self.wp, bf, y, N, G, geo.cout_g, geo.output, geo.stride, self.Q,
-            self.first, self.at, self.v_phase, *self.nest, self.cop, self.rows,
+            self.first, self.slots, self.at, self.v_phase, *self.nest, self.cop, self.rows,
+            self.vectors,
         )  # fmt: skip
         return y
 

@@ -20,10 +20,9 @@ from ...problem import Problem
 from ..numpy_._fused import wasted_fraction
 from ..strategy import Array
 from ._common import Call, flat
-from ._forward_tiles import ForwardTiles, forward_tiles_bytes
+from ._forward_tiles import ForwardTiles, forward_tiles_bytes, output_lanes
 from ._fused_geometry import FusedGeometry, forward_pack, fused_geometry, gather_tables
 from ._geometry import GATHER_SKEW, Geometry, skewed, source_stride
-from ._grad_operands import padded_lanes
 
 Columns = Callable[[int, int], int]
 """``numba/tiled``'s ``columns(rows, width)``: the columns one parallel iteration owns."""
@@ -128,7 +127,7 @@ def _fused_tiles(fg: FusedGeometry, dtype: np.dtype[np.generic]) -> ForwardTiles
     """The fused correlation on GEMM tiles: a real tap goes to the slot of its fused tap
     (``forward_pack``'s gather slot, the tiles' order too) and to its phase's lanes."""
     dest, row, _ = forward_pack(fg)
-    cop = padded_lanes(fg.geo.cout_g, dtype.itemsize)
+    _, cop = output_lanes(fg.geo, dtype.itemsize)
     phase_block = np.uint64(fg.cout_g * row)  # forward_pack's rows of one phase
     rho, rest = np.divmod(dest, phase_block)
     slot = rest // np.uint64(fg.geo.cin_g)  # rest is the gather slot's first channel

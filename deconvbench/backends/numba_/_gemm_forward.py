@@ -20,6 +20,8 @@ Dims = tuple[int, int, int]
 
 tile: Any = intrinsic(tile_typer(TILE_ROWS))
 tile4: Any = intrinsic(tile_typer(4))
+tile8x2: Any = intrinsic(tile_typer(8, 2))
+tile6x2: Any = intrinsic(tile_typer(6, 2))
 
 BAND = 4096
 """Values of the block in which one iteration sums its rows of outputs (16 KiB in float32,
@@ -40,6 +42,7 @@ def forward_tiles(
     S: Dims,
     Q: Dims,
     first: np.ndarray,
+    slots: np.ndarray,
     at: tuple[int, int, int, int, int],
     v_phase: int,
     v_steps: tuple[int, int, int, int],
@@ -47,27 +50,30 @@ def forward_tiles(
     counts: tuple[int, int, int, int],
     cop: int,
     rows: int,
+    vectors: int,
 ) -> None:
     """``y[n, co, o] = bias[co] + Σ_{ci, k} x[n, ci, (o + p − k·d) / s] · w[ci, co, k]`` by
     tiles, phase by phase (the sub-pixel decomposition).
 
     Output ``o = r + s·q`` along each dimension (phase ``r``) reads, for its tap slot
-    ``j``, the input at ``q + first[dim, r] + j·step`` of ``xb``: the input grouped
+    ``j < slots[dim, r]``, the input at ``q + first[dim, r] + j·step`` of ``xb``: the input grouped
     channels-last inside a zero border (``at``: ``(g, n)`` block and D, H, W pixel
     strides; the border makes every slot of every output read inside it, zeros where
     it misses the input); the reduction nest over slots and input channels is
-    ``counts`` with steps ``s_steps`` in ``xb`` and ``v_steps`` in ``wp``, the weight
+    ``counts`` (its slot counts those of the phase) with steps ``s_steps`` in ``xb`` and
+    ``v_steps`` in ``wp``, the weight
     packed per phase with output channels innermost (``v_phase`` per phase, output
     channels padded to ``cop``). A tile is ``rows`` outputs of one phase along W
-    (broadcast from ``xb``, one pixel apart) × ``NV·VL`` output channels. One iteration
-    owns a band of output rows of one phase and ``NV·VL`` output channels: it sums them
+    (broadcast from ``xb``, one pixel apart) × ``vectors·VL`` output channels (6×4, 4×4,
+    8×2 or 6×2). One iteration owns a band of output rows of one phase and a tile's
+    output channels: it sums them
     tile after tile into a private block, then writes them out a channel at a time.
     ``Q``: the most outputs a phase has along each dimension (``ceil(O / s)``).
     """
     Od, Oh, Ow = O
     sd, sh, sw = S
     Qd, Qh, Qw = Q
-    width = TILE_VECTORS * (64 // y.itemsize)
+    width = vectors * (64 // y.itemsize)
     ncb = cop // width
     nwt = (Qw + rows - 1) // rows
     span = nwt * rows * width
@@ -95,6 +101,7 @@ def forward_tiles(
         if od >= Od or nh <= 0 or nq <= 0:
             continue
         block = np.zeros(nh * span, dtype=y.dtype)
+        nest = (slots[0, rd], slots[1, rh], slots[2, rw], counts[3])  # this phase's taps
         co0 = cb * width
         v0 = (gi * phases + phase) * v_phase + co0
         base = gi * at[0] + n * at[1] + (qd + first[0, rd]) * at[2] + first[2, rw] * at[4]
@@ -104,10 +111,15 @@ def forward_tiles(
                 mr = min(rows, nq - q0)
                 s0 = s_row + q0 * at[4]
                 c0 = r * span + q0 * width
-                if rows == 4:
-                    tile4(wp, v0, v_steps, xb, s0, s_steps, at[4], mr, counts, block, c0, width)
+                sj = at[4]
+                if vectors == TILE_VECTORS and rows == 4:
+                    tile4(wp, v0, v_steps, xb, s0, s_steps, sj, mr, nest, block, c0, width)
+                elif vectors == TILE_VECTORS:
+                    tile(wp, v0, v_steps, xb, s0, s_steps, sj, mr, nest, block, c0, width)
+                elif rows == 8:
+                    tile8x2(wp, v0, v_steps, xb, s0, s_steps, sj, mr, nest, block, c0, width)
                 else:
-                    tile(wp, v0, v_steps, xb, s0, s_steps, at[4], mr, counts, block, c0, width)
+                    tile6x2(wp, v0, v_steps, xb, s0, s_steps, sj, mr, nest, block, c0, width)
         # out a channel at a time, every output of the band's rows in this phase
         for c in range(min(width, Cout_g - co0)):
             co = gi * Cout_g + co0 + c

@@ -30,6 +30,10 @@ tile8x3: Any = intrinsic(tile_typer(8, 3))
 tile4: Any = intrinsic(tile_typer(4))
 """A tile of 4 rows (16 accumulators): fewer rows left empty where 4 divide the inputs
 along W and 6 do not (8, 16, 32), for one more vector load per 4 multiply-adds."""
+tile8x2: Any = intrinsic(tile_typer(8, 2))
+tile6x2: Any = intrinsic(tile_typer(6, 2))
+"""Narrow tiles (2 vectors: 32 float32 lanes) of 8 or 6 rows, for channel counts that fill
+narrow rows better than wide ones (``_grad_operands.lane_vectors``)."""
 
 
 @kernel(parallel=True)
@@ -51,17 +55,20 @@ def grad_weight_tiles(
     tab_d: np.ndarray,
     tab_h: np.ndarray,
     tab_w: np.ndarray,
+    vectors: int,
 ) -> None:
-    """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · gy[n, co, i·s − p + k·d]`` by :func:`tile`.
+    """``gw[ci, co, k] = Σ_{n, i} x[n, ci, i] · gy[n, co, i·s − p + k·d]`` by :func:`tile`
+    (``vectors`` 4) or :data:`tile8x2` (2).
 
     ``gys`` is grad_output grouped channels-last ``(G, N, E, Cout_g)``, the image at offset
     ``P`` inside the extent ``E`` (``_grad_operands.ChannelsLastGrad``: ``(g, n)`` blocks
     ``sn`` apart, padded past its end by a tile row);
-    ``x`` is the input as it is, NC(D)HW. A tile is ``MR`` input channels (broadcast from
-    ``x``: no re-layout) × ``NV·VL`` output channels (vectors of ``gys``) of one tap; the
+    ``x`` is the input as it is, NC(D)HW. A tile is ``MR`` (8 narrow) input channels
+    (broadcast from ``x``: no re-layout) × ``vectors·VL`` output channels (vectors of
+    ``gys``) of one tap; the
     reduction runs over the batch entries of a chunk and the tap's valid inputs
     (``tab_*`` are ``_geometry.PhaseAxis.table``: ``(r, c, lo, hi)`` per tap, output
-    ``s·(i + c) + r``). One iteration owns ``MR`` input × ``NV·VL`` output channels, every
+    ``s·(i + c) + r``). One iteration owns a tile's input × output channels, every
     tap: it sums ``chunk`` batch entries at a time into a private block (their grad_output
     stays in L2 across the taps), then writes its part of ``gw``.
     """
@@ -72,8 +79,9 @@ def grad_weight_tiles(
     sd, sh, sw = S
     ktot = Kd * Kh * Kw
     vl = 64 // gys.itemsize
-    width = NV * vl  # output channels per tile
-    nci = (Cin_g + MR - 1) // MR
+    width = vectors * vl  # output channels per tile
+    mrt = MR if vectors == NV else 8  # input channels per tile
+    nci = (Cin_g + mrt - 1) // mrt
     nco = (Cout_g + width - 1) // width
     pixels = Id * Ih * Iw
     v_steps0 = (sd * Eh * Ew * Cout_g, sh * Ew * Cout_g, sw * Cout_g)
@@ -81,10 +89,10 @@ def grad_weight_tiles(
         cb = item % nco
         rest = item // nco
         gi = rest // nci
-        ci0 = MR * (rest % nci)
+        ci0 = mrt * (rest % nci)
         co0 = cb * width
-        mr = min(MR, Cin_g - ci0)
-        block = np.zeros(ktot * MR * width, dtype=gw.dtype)
+        mr = min(mrt, Cin_g - ci0)
+        block = np.zeros(ktot * mrt * width, dtype=gw.dtype)
         for n0 in range(0, N, chunk):
             nn = min(chunk, N - n0)
             for kd in range(Kd):
@@ -103,14 +111,18 @@ def grad_weight_tiles(
                         counts = (nn, dhi - dlo, hhi - hlo, whi - wlo)
                         v_steps = (sn, v_steps0[0], v_steps0[1], v_steps0[2])
                         s_steps = (G * Cin_g * pixels, Ih * Iw, Iw, 1)
-                        tap = (kd * Kh + kh) * Kw + kw
-                        tile(gys, v0, v_steps, x, s0, s_steps, pixels, mr, counts,
-                             block, tap * MR * width, width)  # fmt: skip
+                        c0 = ((kd * Kh + kh) * Kw + kw) * mrt * width
+                        if vectors == NV:
+                            tile(gys, v0, v_steps, x, s0, s_steps, pixels, mr, counts,
+                                 block, c0, width)  # fmt: skip
+                        else:
+                            tile8x2(gys, v0, v_steps, x, s0, s_steps, pixels, mr, counts,
+                                    block, c0, width)  # fmt: skip
         nc = min(width, Cout_g - co0)
         for j in range(mr):
             base = ((gi * Cin_g + ci0 + j) * Cout_g + co0) * ktot
             for tap in range(ktot):
-                src = block[(tap * MR + j) * width : (tap * MR + j) * width + nc]
+                src = block[(tap * mrt + j) * width : (tap * mrt + j) * width + nc]
                 for c in range(nc):
                     gw[base + c * ktot + tap] = src[c]
 
@@ -133,6 +145,7 @@ def grad_input_tiles(
     I: Dims,
     cip: int,
     rows: int,
+    vectors: int,
     at: tuple[int, int, int, int, int],
     v_group: int,
     v_steps: tuple[int, int, int, int],
@@ -148,14 +161,15 @@ def grad_input_tiles(
     ``(G, K, Cout_g, cip)`` (``v_group`` per group), input channels innermost and padded
     with zeros to ``cip`` (a whole number of tile rows), walked with ``v_steps``
     (``_grad_operands.TileGradInput`` sets up both, on bordered channels-last
-    grad_output). A tile is ``rows`` (4: :data:`tile4`, or 6: :data:`tile`) inputs
-    along W (broadcast from ``src``) × ``NV·VL`` input channels (vectors of ``wpk``).
-    One iteration owns a band of image rows of ``NV·VL`` input channels: it sums them
+    grad_output). A tile is ``rows`` inputs along W (broadcast from ``src``) ×
+    ``vectors·VL`` input channels (vectors of ``wpk``): 6×4 :data:`tile`, 4×4
+    :data:`tile4`, 8×2 :data:`tile8x2` or 6×2 :data:`tile6x2`.
+    One iteration owns a band of image rows of a tile's input channels: it sums them
     tile after tile into a private block, then writes it into ``gx`` (NC(D)HW) a channel
     at a time.
     """
     Id, Ih, Iw = I
-    width = NV * (64 // gx.itemsize)
+    width = vectors * (64 // gx.itemsize)
     nci = cip // width
     nwt = (Iw + rows - 1) // rows
     pixels = Id * Ih * Iw
@@ -182,10 +196,14 @@ def grad_input_tiles(
                 mr = min(rows, Iw - iw0)
                 c0 = r * span + iw0 * width
                 sj = at[4]
-                if rows == 4:
+                if vectors == NV and rows == 4:
                     tile4(wpk, v0, v_steps, src, s0, s_steps, sj, mr, counts, block, c0, width)
-                else:
+                elif vectors == NV:
                     tile(wpk, v0, v_steps, src, s0, s_steps, sj, mr, counts, block, c0, width)
+                elif rows == 8:
+                    tile8x2(wpk, v0, v_steps, src, s0, s_steps, sj, mr, counts, block, c0, width)
+                else:
+                    tile6x2(wpk, v0, v_steps, src, s0, s_steps, sj, mr, counts, block, c0, width)
         # out a channel at a time: each channel's rows of the band are contiguous in gx
         start = (((n * G + gi) * Cin_g + ci0) * Id + i_d) * Ih * Iw + ih0 * Iw
         for c in range(min(width, Cin_g - ci0)):

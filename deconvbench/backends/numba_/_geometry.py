@@ -174,6 +174,9 @@ TILE_ROWS = 6
 TILE_VECTORS = 4
 """SIMD vectors per row of a GEMM tile: ``TILE_ROWS·TILE_VECTORS = 24`` accumulators
 leave 8 of AVX-512's 32 registers for operands."""
+NARROW_VECTORS = 2
+"""SIMD vectors per row of a narrow GEMM tile (8 or 6 rows of 32 float32 lanes): channel
+counts that fill half of a wide row, or three quarters of two (32, 96), fill narrow rows."""
 VECTOR_BYTES = 64
 """One AVX-512 register; on narrower SIMD LLVM splits each vector operation."""
 

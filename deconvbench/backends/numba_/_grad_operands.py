@@ -19,6 +19,7 @@ import numpy as np
 from ..strategy import Array
 from ._geometry import (
     GATHER_SKEW,
+    NARROW_VECTORS,
     TILE_VECTORS,
     VECTOR_BYTES,
     Dims,
@@ -36,14 +37,27 @@ to the next tap (whole batch entries, at least one): 256 KiB in float32, so the 
 stay in L2 while every tap reads them."""
 
 
-def tile_width(itemsize: int) -> int:
-    """Values in one row of a GEMM tile (``NV·VL``): 64 in float32."""
-    return TILE_VECTORS * VECTOR_BYTES // itemsize
+LANE_VECTORS = (TILE_VECTORS, NARROW_VECTORS)
+"""The tile row widths (in SIMD vectors) the tiles choose from, widest first."""
 
 
-def padded_lanes(channels: int, itemsize: int) -> int:
+def tile_width(itemsize: int, vectors: int = TILE_VECTORS) -> int:
+    """Values in one row of a GEMM tile (``NV·VL``): 64 in float32 (32 narrow)."""
+    return vectors * VECTOR_BYTES // itemsize
+
+
+def padded_lanes(channels: int, itemsize: int, vectors: int = TILE_VECTORS) -> int:
     """``channels`` rounded up to whole tile rows: the lanes a packed weight gives them."""
-    return -(-channels // tile_width(itemsize)) * tile_width(itemsize)
+    width = tile_width(itemsize, vectors)
+    return -(-channels // width) * width
+
+
+def lane_vectors(channels: int, itemsize: int) -> int:
+    """The tile row width, in vectors, for ``channels`` lanes: the widest of
+    :data:`LANE_VECTORS` that leaves the fewest lanes empty (32 float32 channels fill a
+    narrow row and half of a wide one; 64 fill both, and the wide row loads fewer
+    broadcasts per multiply-add)."""
+    return min(LANE_VECTORS, key=lambda v: (padded_lanes(channels, itemsize, v), -v))
 
 
 class ChannelsLastGrad:
@@ -94,7 +108,8 @@ class ChannelsLastGrad:
         gemm.grad_weight_tiles(
             self.gys, xf, gw, geo.batch, geo.groups, geo.cin_g, geo.cout_g, geo.input,
             self.extent, self.offset, geo.kernel, geo.stride, self.sn, self.chunk,
-            *self.phase_tables,
+            self.phase_tables[0], self.phase_tables[1], self.phase_tables[2],
+            lane_vectors(geo.cout_g, self.dtype.itemsize),
         )  # fmt: skip
 
     def grad_input(self, wf: Array) -> Array:
@@ -116,11 +131,16 @@ class ChannelsLastGrad:
         return gx
 
 
-def tile_rows(inputs: int) -> int:
-    """Rows of grad_input's tiles for ``inputs`` along W: 4 where that leaves fewer rows
-    empty, else 6 (24 accumulators rather than 16: one vector load per 6 multiply-adds
-    rather than per 4)."""
-    return 4 if -(-inputs // 4) * 4 < -(-inputs // 6) * 6 else 6
+TILE_ROW_CHOICES = {TILE_VECTORS: (6, 4), NARROW_VECTORS: (8, 6)}
+"""Rows a tile of so many vectors may have, preferred first (the tile intrinsics that
+exist: 6×4, 4×4, 8×2, 6×2). More rows load one vector per more multiply-adds; fewer leave
+fewer rows empty at the end of an image row."""
+
+
+def tile_rows(inputs: int, vectors: int = TILE_VECTORS) -> int:
+    """Rows of the forward's and grad_input's tiles for ``inputs`` along W: the choice of
+    :data:`TILE_ROW_CHOICES` that leaves the fewest rows empty, the first on a tie."""
+    return min(TILE_ROW_CHOICES[vectors], key=lambda rows: -(-inputs // rows) * rows)
 
 
 def padded_extent(I: int, O: int, K: int, s: int, p: int, d: int) -> int:
@@ -140,7 +160,7 @@ def channels_last_bytes(geo: Geometry, itemsize: int, padded: bool) -> int:
 
 def tile_grad_input_bytes(geo: Geometry, itemsize: int) -> int:
     """:class:`TileGradInput`'s packed weight."""
-    cip = padded_lanes(geo.cin_g, itemsize)
+    cip = padded_lanes(geo.cin_g, itemsize, lane_vectors(geo.cin_g, itemsize))
     return geo.groups * geo.cout_g * math.prod(geo.kernel) * cip * itemsize
 
 
@@ -155,7 +175,9 @@ class TileGradInput:
         assert source.padded
         geo = source.geo
         self.source, self.geo = source, geo
-        self.cip = cip = padded_lanes(geo.cin_g, source.dtype.itemsize)
+        self.vectors = lane_vectors(geo.cin_g, source.dtype.itemsize)
+        self.cip = cip = padded_lanes(geo.cin_g, source.dtype.itemsize, self.vectors)
+        self.rows = tile_rows(geo.input[2], self.vectors)
         cout = geo.groups * geo.cout_g
         taps = math.prod(geo.kernel)
         self.wpk = np.zeros(cout * taps * cip, dtype=source.dtype)
@@ -174,7 +196,7 @@ class TileGradInput:
         gx = np.empty(geo.batch * G * cin_g * math.prod(geo.input), dtype=self.source.dtype)
         gemm.grad_input_tiles(
             self.source.gys, self.wpk, gx, geo.batch, G, cin_g, geo.input, self.cip,
-            tile_rows(geo.input[2]), self.at, self.v_group, *self.nest,
+            self.rows, self.vectors, self.at, self.v_group, *self.nest,
         )  # fmt: skip
         return gx
 

@@ -13,15 +13,17 @@ as a gather, race-free: each output is written once. Inside the call:
    computed 4 batch entries × 4 output channels at a time (``_tiled_kernels.dot4x4``:
    8 loads per 16 FMAs, vectorised over the channel run), written straight into NC(D)HW.
 
-Where every phase has every tap slot and the output channels and a phase's outputs along
-W fill them, the phases run on GEMM tiles instead (``_forward_tiles``, see the backward
-below): rows are outputs of one phase along W, broadcast from ``x`` laid channels-last
-inside a zero border; lanes are output channels of the weight packed per phase.
+Where the output channels and a phase's outputs along W fill them, the phases run on GEMM
+tiles instead (``_forward_tiles``, see the backward below): rows are outputs of one phase
+along W, broadcast from ``x`` laid channels-last inside a zero border; lanes are output
+channels of the weight packed per phase; each phase reduces over its own taps only.
 
 Backward. Both gradients are GEMMs in disguise, and where the channels fill its lanes
 each runs on an outer-product GEMM tile (``_gemm_kernels.tile``, written in LLVM IR):
 6 or 4 broadcast rows × 64 float32 lanes of accumulators held in AVX-512 registers, so
-no sum is ever reduced across lanes (the dot-product form's cost at short reductions).
+no sum is ever reduced across lanes (the dot-product form's cost at short reductions);
+channel counts that fill 32 lanes better than 64 (32, 96) take narrow tiles of 8 or 6
+rows × 32 lanes (``_grad_operands.lane_vectors``).
 grad_output is first laid channels-last (``_grad_operands.ChannelsLastGrad``), inside a
 zero border when a consumer reads taps that miss the output. :class:`BackwardPaths`
 picks, per gradient, the form the shape suits (thresholds ``TILE_FILL``,
@@ -84,6 +86,7 @@ from ._grad_operands import (
     TileGradInput,
     channels_last_bytes,
     columns_bytes,
+    lane_vectors,
     tile_grad_input_bytes,
     tile_rows,
     tile_width,
@@ -347,13 +350,14 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
     of the rows for inputs along W (grad_input, whose rows are 4 or 6 adjacent inputs of
     one image row: ``tile_rows``); grad_input's also need their weights to fit in L2
     (``TILE_PANEL_BYTES``)."""
-    width = tile_width(itemsize)
     iw = geo.input[2]
     dense = one_pixel(geo)
     dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
     column_row = geo.cout_g * math.prod(geo.kernel)  # every (tap, channel) of one pixel
+    vectors = lane_vectors(geo.cin_g, itemsize)  # grad_input's lanes: input channels
+    width = tile_width(itemsize, vectors)
     panel = math.prod(geo.kernel) * geo.cout_g * width * itemsize  # one tile's weights
-    full = min(_fill(geo.cin_g, width), _fill(iw, tile_rows(iw))) >= INPUT_TILE_FILL
+    full = min(_fill(geo.cin_g, width), _fill(iw, tile_rows(iw, vectors))) >= INPUT_TILE_FILL
     if not dense and full and panel <= TILE_PANEL_BYTES:
         grad_input = "tiles"
     elif not dense and dot_length < SHORT_DOT:
@@ -362,9 +366,9 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
         grad_input = "gather"
     if dense:
         grad_weight = "dense"
-    elif _fill(geo.cout_g, width) >= TILE_FILL:
+    elif _fill(geo.cout_g, tile_width(itemsize, lane_vectors(geo.cout_g, itemsize))) >= TILE_FILL:
         grad_weight = "tiles"
-    elif grad_input != "gather" and _fill(column_row, width) >= COLUMNS_FILL:
+    elif grad_input != "gather" and _fill(column_row, tile_width(itemsize)) >= COLUMNS_FILL:
         grad_weight = "columns"  # read from bordered grad_output, which the gather cannot
     else:
         grad_weight = "planes"
@@ -380,8 +384,8 @@ gather, the one with 256 (1 MiB) 45% slower."""
 
 def forward_on_tiles(geo: Geometry, itemsize: int) -> bool:
     """Whether the forward runs on GEMM tiles (``_forward_tiles``) rather than the gather:
-    output channels and a phase's outputs along W fill ``FORWARD_TILE_FILL`` of them,
-    every phase has every tap slot, and a tile's weights fit in L2 (``TILE_PANEL_BYTES``).
+    output channels and a phase's outputs along W fill ``FORWARD_TILE_FILL`` of them and
+    a tile's weights fit in L2 (``TILE_PANEL_BYTES``).
     One-pixel inputs and phases stacked as channels are decided before this."""
     return forward_tiles_fit(geo, itemsize, FORWARD_TILE_FILL, TILE_PANEL_BYTES)
 
