@@ -38,8 +38,10 @@ KERNEL_MODULES = [
     "_axpy_kernels",
     "_direct_kernels",
     "_fused_kernels",
+    "_gemm_forward",
     "_gemm_kernels",
     "_layout_kernels",
+    "_one_pixel_kernels",
     "_tiled_kernels",
 ]
 HAS_NUMBA = numba_unavailable_reason() is None
@@ -297,6 +299,22 @@ BLOCK_CASES = {
         padding=0,
         dtype="float64",
     ),
+    # one pixel, grad_output rows of whole tile rows: grad_weight on tiles too
+    "one-pixel-tiles": _problem(
+        batch=5, in_channels=7, out_channels=8, input=(1, 1), kernel=4, stride=1, padding=0
+    ),
+    "one-pixel-tiles-groups": _problem(
+        batch=9,
+        in_channels=6,
+        out_channels=8,
+        groups=2,
+        input=(1, 1),
+        kernel=4,
+        stride=1,
+        padding=0,
+        bias=True,
+        dtype="float64",
+    ),
     # every phase has every tap slot (the others' phases reduce over fewer taps)
     "phase-tiles": _problem(
         batch=3, in_channels=6, out_channels=10, groups=2, input=(5, 7), kernel=4, bias=True
@@ -495,19 +513,25 @@ from deconvbench.problem import Problem
 
 def counts():
     found = {}
-    for name in ("_axpy_kernels", "_direct_kernels", "_fused_kernels", "_layout_kernels",
-                 "_tiled_kernels"):
+    for name in KERNEL_MODULES:
         module = importlib.import_module("deconvbench.backends.numba_." + name)
         for attr, value in vars(module).items():
             if hasattr(value, "signatures"):
                 found[name + "." + attr] = len(value.signatures)
     return found
 
+problems = [
+    Problem.create(batch=2, in_channels=3, out_channels=channels, input=(3, 4), kernel=4,
+                   stride=2, padding=1, bias=True)
+    for channels in (2, 40)  # both grad_input paths of numba/tiled
+] + [  # one input pixel: grad_output rows of whole tile rows (8 × 4 taps), and not
+    Problem.create(batch=2, in_channels=3, out_channels=channels, input=(1, 1), kernel=(4, 1),
+                   stride=1, padding=0)
+    for channels in (8, 3)
+]
 prepared = []
 for strategy in (Direct(), Tiled(), SubpixelFused()):
-    for channels in (2, 40):  # both grad_input paths of numba/tiled
-        p = Problem.create(batch=2, in_channels=3, out_channels=channels, input=(3, 4),
-                           kernel=4, stride=2, padding=1, bias=True)
+    for p in problems:
         i = make_inputs(p)
         if sys.argv[1] == "forward":
             prepared.append(strategy.prepare_forward(p, i.x, i.weight, i.bias))
@@ -517,7 +541,7 @@ before = counts()
 for call in prepared:
     call.call()
 print(sorted(k for k, n in counts().items() if n != before[k]))
-"""
+""".replace("KERNEL_MODULES", repr(tuple(KERNEL_MODULES)))
 
 
 @needs_numba

@@ -91,7 +91,13 @@ from ._grad_operands import (
     tile_rows,
     tile_width,
 )
-from ._one_pixel import dense_forward, dense_weight_grad, one_pixel
+from ._one_pixel import (
+    dense_forward,
+    dense_input_bytes,
+    dense_input_grad,
+    dense_weight_grad,
+    one_pixel,
+)
 from ._tap_planes import TapPlanes, tap_planes_scratch
 
 SHORT_DOT = 64
@@ -132,16 +138,23 @@ class Tiled(NumbaStrategy):
 
     def warmup_problems(self, dtype: str) -> list[Problem]:
         """The base's tiny problem takes the small-channel grad_input; add one whose
-        grad_input gathers (one pixel: it also takes the dense forward and grad_weight),
-        one whose gradients both run on GEMM tiles (channels and inputs along W fill them:
-        ``TILE_FILL``, ``INPUT_TILE_FILL``) and one whose grad_weight runs on columns (3
-        output channels × 16 taps: ``COLUMNS_FILL``)."""
+        grad_input gathers, two with one input pixel (the dense forward; the dense
+        gradients, grad_weight on tiles and by rows), one whose gradients both run on
+        GEMM tiles (channels and inputs along W fill them: ``TILE_FILL``,
+        ``INPUT_TILE_FILL``) and one whose grad_weight runs on columns (3 output channels
+        × 16 taps: ``COLUMNS_FILL``)."""
         channels = max(1, SHORT_DOT)  # dot length = channels × 1 tap
         full = tile_width(4)  # fills a tile row in float32 and two in float64
         return [
             *super().warmup_problems(dtype),
             Problem.create(
-                batch=1, in_channels=1, out_channels=channels, input=1, kernel=1, dtype=dtype
+                batch=1, in_channels=1, out_channels=channels, input=2, kernel=1, dtype=dtype
+            ),
+            *(
+                Problem.create(
+                    batch=1, in_channels=1, out_channels=cout, input=1, kernel=1, dtype=dtype
+                )
+                for cout in (full, 3)  # grad_output rows of whole tile rows, and not
             ),
             Problem.create(
                 batch=1, in_channels=full, out_channels=full, input=TILE_ROWS, kernel=1, dtype=dtype
@@ -257,6 +270,7 @@ def backward_step(geo: Geometry, dtype: np.dtype[np.generic]) -> BackwardStep:
     tiles = TileGradInput(last) if last and paths.grad_input == "tiles" else None
     planes = TapPlanes(geo, dtype) if paths.planes else None
     dense_grad = dense_weight_grad(geo, dtype) if paths.grad_weight == "dense" else None
+    dense_input = dense_input_grad(geo, dtype) if paths.grad_input == "dense" else None
     weight_size = geo.groups * geo.cin_g * geo.cout_g * math.prod(geo.kernel)
 
     def step(gyf: Array, xf: Array, wf: Array) -> tuple[Array, Array]:
@@ -275,7 +289,9 @@ def backward_step(geo: Geometry, dtype: np.dtype[np.generic]) -> BackwardStep:
             columns_grad.grad_weight(xf, gw)
         elif planes is not None:
             planes.grad_weight(gw)
-        if tiles is not None:
+        if dense_input is not None:
+            gx = dense_input(gyf, wf)
+        elif tiles is not None:
             gx = tiles.grad_input(wf)
         elif last is not None and paths.grad_input == "gather":
             gx = last.grad_input(wf)
@@ -298,6 +314,8 @@ def backward_scratch(geo: Geometry, itemsize: int) -> int:
         scratch += channels_last_bytes(geo, itemsize, paths.padded)
     if paths.grad_input == "tiles":
         scratch += tile_grad_input_bytes(geo, itemsize)
+    if paths.grad_input == "dense":
+        scratch += dense_input_bytes(geo, itemsize)
     if paths.planes:
         scratch += (x + tap_planes_scratch(geo)) * itemsize
     if paths.grad_weight == "columns":
@@ -314,10 +332,11 @@ def backward_scratch(geo: Geometry, itemsize: int) -> int:
 class BackwardPaths:
     """How ``numba/tiled`` computes a problem's two gradients.
 
-    grad_input: ``tiles`` (``_gemm_kernels.grad_input_tiles`` on channels-last grad_output
-    inside a zero border), ``gather`` (the forward's gather with the roles swapped, on
-    channels-last grad_output) or ``axpy`` (SIMD over space on the tap planes, for short
-    dot products).
+    grad_input: ``dense`` (a one-pixel input: a GEMM of grad_output and the weight,
+    ``_one_pixel.dense_input_grad``), ``tiles`` (``_gemm_kernels.grad_input_tiles`` on
+    channels-last grad_output inside a zero border), ``gather`` (the forward's gather with
+    the roles swapped, on channels-last grad_output) or ``axpy`` (SIMD over space on the
+    tap planes, for short dot products).
     grad_weight: ``dense`` (a one-pixel input: a GEMM of the arrays as they are),
     ``tiles`` (``_gemm_kernels.grad_weight_tiles`` on channels-last grad_output),
     ``columns`` (``_gemm_kernels.grad_weight_columns``: few output channels, on grad_output's
@@ -329,7 +348,7 @@ class BackwardPaths:
 
     @property
     def channels_last(self) -> bool:
-        return self.grad_input != "axpy" or self.grad_weight in ("tiles", "columns")
+        return self.grad_input in ("tiles", "gather") or self.grad_weight in ("tiles", "columns")
 
     @property
     def padded(self) -> bool:
@@ -347,9 +366,9 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
 
     GEMM tiles need their lanes and rows mostly full: ``TILE_FILL`` of the lanes for
     output channels (grad_weight), ``INPUT_TILE_FILL`` of the lanes for input channels and
-    of the rows for inputs along W (grad_input, whose rows are 4 or 6 adjacent inputs of
+    of the rows for inputs along W (grad_input, whose rows are 4 to 8 adjacent inputs of
     one image row: ``tile_rows``); grad_input's also need their weights to fit in L2
-    (``TILE_PANEL_BYTES``)."""
+    (``TILE_PANEL_BYTES``). A one-pixel input's gradients are plain GEMMs (``dense``)."""
     iw = geo.input[2]
     dense = one_pixel(geo)
     dot_length = geo.cout_g * (geo.kernel[2] if geo.dilation[2] == 1 else 1)
@@ -358,9 +377,11 @@ def backward_paths(geo: Geometry, itemsize: int) -> BackwardPaths:
     width = tile_width(itemsize, vectors)
     panel = math.prod(geo.kernel) * geo.cout_g * width * itemsize  # one tile's weights
     full = min(_fill(geo.cin_g, width), _fill(iw, tile_rows(iw, vectors))) >= INPUT_TILE_FILL
-    if not dense and full and panel <= TILE_PANEL_BYTES:
+    if dense:
+        grad_input = "dense"
+    elif full and panel <= TILE_PANEL_BYTES:
         grad_input = "tiles"
-    elif not dense and dot_length < SHORT_DOT:
+    elif dot_length < SHORT_DOT:
         grad_input = "axpy"
     else:
         grad_input = "gather"
