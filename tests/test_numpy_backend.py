@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deconvbench import reference, registry
-from deconvbench.backends.numpy_ import _single_pixel, gemm_col2im, subpixel, zero_insert
+from deconvbench.backends.numpy_ import (
+    _batch_split,
+    _single_pixel,
+    gemm_col2im,
+    subpixel,
+    zero_insert,
+)
 from deconvbench.backends.numpy_._conv import (
     correlate,
     embed,
@@ -269,17 +275,70 @@ def _verify_both_passes(name: str, problem: Problem) -> None:
 
 @pytest.mark.parametrize("columns", [1, 10**9])  # every problem per image / every one folded
 @pytest.mark.parametrize("stacked", [True, False])
+@pytest.mark.parametrize("parts", [1, 3])
 @settings(max_examples=30)
 @given(problem=problems())
 def test_gemm_col2im_each_layout_matches_the_reference(
-    columns: int, stacked: bool, problem: Problem
+    columns: int, stacked: bool, parts: int, problem: Problem
 ) -> None:
     """The layout depends on the image size, which the random problems rarely reach: force
-    each, and each way of summing the weight gradient."""
+    each, each way of summing the weight gradient, and the batch whole or in parts (the
+    folded layout's threads)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gemm_col2im, "PER_IMAGE_COLUMNS", columns)
         mp.setattr(gemm_col2im, "_stacked_grad_weight", lambda _problem: stacked)
+        mp.setattr(_batch_split, "parts", lambda batch, _columns: min(parts, batch))
         _verify_both_passes("numpy/gemm-col2im", problem)
+
+
+def test_batch_bounds_split_the_batch_in_order_and_nearly_evenly() -> None:
+    for batch, count in [(1, 1), (7, 3), (16, 2), (5, 5)]:
+        ranges = _batch_split.bounds(batch, count)
+        assert [lo for lo, _ in ranges] == [0, *(hi for _, hi in ranges[:-1])]
+        assert ranges[-1][1] == batch
+        assert max(hi - lo for lo, hi in ranges) - min(hi - lo for lo, hi in ranges) <= 1
+
+
+def test_batch_parts_follow_the_blas_threads_and_keep_wide_gemms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_batch_split, "blas_threads", lambda: 4)
+    wide = _batch_split.SPLIT_COLUMNS
+    assert _batch_split.parts(16, wide) == 4  # one per thread
+    assert _batch_split.parts(3, wide) == 3  # at most one entry a part
+    assert _batch_split.parts(16, wide // 8) == 2  # each part keeps SPLIT_COLUMNS columns
+    assert _batch_split.parts(16, 1) == 1
+    monkeypatch.setattr(_batch_split, "blas_threads", lambda: 1)
+    assert _batch_split.parts(16, wide) == 1
+
+
+def test_parts_run_in_their_own_threads_on_a_single_threaded_blas() -> None:
+    """Results in order; the first part in the calling thread and the others in the pool's;
+    the BLAS on one thread inside each part; its count restored."""
+    import threading
+
+    before = _batch_split.blas_threads()
+    seen = _batch_split.in_parts(
+        3, lambda i: (i, threading.get_ident(), _batch_split.blas_threads())
+    )
+    assert [i for i, _, _ in seen] == [0, 1, 2]
+    here = threading.get_ident()
+    assert seen[0][1] == here and all(ident != here for _, ident, _ in seen[1:])
+    assert all(threads == 1 for _, _, threads in seen)
+    assert _batch_split.blas_threads() == before
+
+
+def test_a_failing_part_leaves_the_blas_threads_as_they_were() -> None:
+    before = _batch_split.blas_threads()
+
+    def work(i: int) -> int:
+        if i == 0:
+            raise ValueError("part 0")
+        return i
+
+    with pytest.raises(ValueError, match="part 0"):
+        _batch_split.in_parts(2, work)
+    assert _batch_split.blas_threads() == before
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,8 @@ follows the shape:
   that a phase's adds, and the backward's im2col (through grad_output's phase planes,
   :func:`._conv.grad_output_cols_batch_last`), move runs of (last spatial extent × batch)
   values even on 4×4 inputs; the price is transposing copies of x and of y (or gx).
+  These passes run on one core each: the backward splits the batch into one part per
+  BLAS thread (:mod:`._batch_split`), each part's passes and GEMMs on its own core.
 - **large images**: one GEMM per image ``Wᵀ·x[n]`` on x in its own NCHW layout, and gx
   straight out in NCHW (``W·cols[n]``): no transposing copy at all; the rows the adds and
   copies move are already long (``W ≥ 32``). Each image's GEMM is still wide.
@@ -32,6 +34,7 @@ follows the shape:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -39,14 +42,13 @@ import numpy as np
 
 from ...problem import Pass, Problem
 from ..strategy import Array
-from . import _single_pixel
+from . import _batch_split, _single_pixel
 from ._conv import (
     bias_view,
     grad_output_cols,
     grad_output_cols_batch_last,
     grad_output_cols_elements,
     grouped_view,
-    new_output,
     padded_grad_output_elements,
     tensor_elements,
     write_phase,
@@ -110,13 +112,29 @@ def forward(problem: Problem, x: Array, weight: Array, bias: Array | None) -> Ar
         y_view = y.reshape(*lead, *problem.output)
         _col2im(problem, cols.reshape(*lead, *problem.kernel, *problem.input), 3, y_view, b, False)
         return y
-    # batch-last X (g, Cin_g, ∏I·N): col2im then moves (last spatial, batch) runs
+    # parts of the batch side by side, each on one core (see _batch_split)
+    y = np.empty(problem.y_shape, x.dtype)
+    ranges = _batch_split.bounds(n, _batch_split.parts(n, math.prod(problem.input)))
+
+    def part(i: int) -> None:
+        lo, hi = ranges[i]
+        sub = dataclasses.replace(problem, batch=hi - lo)
+        _folded_forward(sub, x[lo:hi], Wt, bias, y[lo:hi])
+
+    _batch_split.in_parts(len(ranges), part)
+    return y
+
+
+def _folded_forward(problem: Problem, x: Array, Wt: Array, bias: Array | None, y: Array) -> None:
+    """``y`` (written whole) of a batch folded into the GEMM: batch-last X
+    ``(g, Cin_g, ∏I·N)``, so that col2im moves (last spatial, batch) runs."""
+    g, nd, n = problem.groups, problem.ndim, problem.batch
+    cin_g, cout_g = problem.in_channels // g, problem.out_channels // g
     X = np.ascontiguousarray(grouped_view(x, g, batch_last=True)).reshape(g, cin_g, -1)
     cols = np.matmul(Wt, X)  # (g, Cout_g·∏K, ∏I·N)
     cols = cols.reshape(g, cout_g, *problem.kernel, *problem.input, n)
-    y, yg = new_output(problem.y_shape, g, x.dtype)
-    _col2im(problem, cols, 2, yg, None if bias is None else bias_view(bias, g, nd), True)
-    return y
+    b = None if bias is None else bias_view(bias, g, nd)
+    _col2im(problem, cols, 2, grouped_view(y, g), b, True)
 
 
 def _stacked_grad_weight(problem: Problem) -> bool:
@@ -146,34 +164,67 @@ def _grad_weight(problem: Problem, X: Array, cols: Array, weight: Array) -> Arra
     return gw.reshape(weight.shape)
 
 
+def _folded_grads(
+    problem: Problem, grad_output: Array, x: Array, weight: Array, gx: Array
+) -> Array:
+    """grad_input (into ``gx``) and grad_weight of a batch folded into the GEMMs.
+
+    Batch-last columns (∏I·N): the copies move long runs even on 4×4 images, where the
+    strided gather into batch-first columns moves runs of 4-16 values; gx and X are
+    transposed for it. Timed alternating in one process against batch-first: dcgan g2
+    13.0 against 13.5 ms, g3 13.9 against 14.0-14.3, g4 even (16.4-16.9)."""
+    g, n = problem.groups, problem.batch
+    cin_g = problem.in_channels // g
+    cols = grad_output_cols_batch_last(problem, grad_output)  # (g, Cout_g·∏K, ∏I·N)
+    gxb = np.matmul(weight.reshape(g, cin_g, -1), cols).reshape(g, cin_g, *problem.input, n)
+    gx[...] = np.moveaxis(gxb, -1, 0).reshape(gx.shape)
+    X = np.ascontiguousarray(grouped_view(x, g, batch_last=True)).reshape(g, cin_g, -1)
+    return _grad_weight(problem, X, cols, weight)
+
+
+def _per_image_grads(
+    problem: Problem, grad_output: Array, x: Array, weight: Array, gx: Array
+) -> Array:
+    """grad_input (into ``gx``) and grad_weight, one GEMM per image: each image's columns
+    are a strided view, so gx comes out NCHW with no layout pass."""
+    g, n = problem.groups, problem.batch
+    cin_g = problem.in_channels // g
+    cols = grad_output_cols(problem, grad_output)  # (g, Cout_g·∏K, N·∏I)
+    ci = cols.reshape(g, cols.shape[1], n, -1).transpose(2, 0, 1, 3)  # (N, g, R, ∏I)
+    np.matmul(weight.reshape(g, cin_g, -1), ci, out=gx.reshape(n, g, cin_g, -1))
+    if _stacked_grad_weight(problem):
+        gw: Array = np.matmul(x.reshape(n, g, cin_g, -1), ci.transpose(0, 1, 3, 2)).sum(axis=0)
+        return gw.reshape(weight.shape)
+    X = to_grouped(x, g).reshape(g, cin_g, -1)
+    return _grad_weight(problem, X, cols, weight)
+
+
 def backward(
     problem: Problem, grad_output: Array, x: Array, weight: Array
 ) -> tuple[Array, Array, Array | None]:
+    """:func:`_per_image_grads`, or :func:`_folded_grads` on parts of the batch side by
+    side, each on one core (:mod:`._batch_split`), their weight gradients added in batch
+    order. (Parts do not pay on large images: dcgan g5's per-image GEMMs, split in two
+    single-threaded halves, took 5.3-5.5 ms against 3.5 on both threads.)"""
     if _single_pixel.applies(problem):
         return _single_pixel.backward(problem, grad_output, x, weight)
-    g, n = problem.groups, problem.batch
-    cin_g = problem.in_channels // g
-    W = weight.reshape(g, cin_g, -1)
-    gb = bias_grad(problem, grad_output)
-    if not per_image(problem):
-        # batch-last columns (∏I·N): the copies move long runs even on 4×4 images, where
-        # the strided gather into batch-first columns moves runs of 4-16 values; gx and X
-        # are transposed for it. Timed alternating in one process against batch-first:
-        # dcgan g2 13.0 against 13.5 ms, g3 13.9 against 14.0-14.3, g4 even (16.4-16.9)
-        cols = grad_output_cols_batch_last(problem, grad_output)  # (g, Cout_g·∏K, ∏I·N)
-        gxb = np.matmul(W, cols).reshape(g, cin_g, *problem.input, n)
-        gx = np.ascontiguousarray(np.moveaxis(gxb, -1, 0)).reshape(problem.x_shape)
-        X = np.ascontiguousarray(grouped_view(x, g, batch_last=True)).reshape(g, cin_g, -1)
-        return gx, _grad_weight(problem, X, cols, weight), gb
-    # each image's columns as a strided view: gx comes out NCHW, no layout pass
-    cols = grad_output_cols(problem, grad_output)  # (g, Cout_g·∏K, N·∏I)
-    ci = cols.reshape(g, cols.shape[1], n, -1).transpose(2, 0, 1, 3)  # (N, g, R, ∏I)
-    gx = np.matmul(W, ci).reshape(problem.x_shape)  # (N, g, Cin_g, ∏I) is NCHW
-    if _stacked_grad_weight(problem):
-        gw = np.matmul(x.reshape(n, g, cin_g, -1), ci.transpose(0, 1, 3, 2)).sum(axis=0)
-        return gx, gw.reshape(weight.shape), gb
-    X = to_grouped(x, g).reshape(g, cin_g, -1)
-    return gx, _grad_weight(problem, X, cols, weight), gb
+    n = problem.batch
+    folded = not per_image(problem)
+    grads = _folded_grads if folded else _per_image_grads
+    gx = np.empty(problem.x_shape, x.dtype)
+    count = _batch_split.parts(n, math.prod(problem.input)) if folded else 1
+    ranges = _batch_split.bounds(n, count)
+
+    def part(i: int) -> Array:
+        lo, hi = ranges[i]
+        sub = dataclasses.replace(problem, batch=hi - lo)
+        return grads(sub, grad_output[lo:hi], x[lo:hi], weight, gx[lo:hi])
+
+    gws = _batch_split.in_parts(len(ranges), part)
+    gw = gws[0]
+    for other in gws[1:]:  # in batch order, whichever part finished first
+        np.add(gw, other, out=gw)
+    return gx, gw, bias_grad(problem, grad_output)
 
 
 def workspace(problem: Problem, pass_: Pass) -> int:
@@ -182,7 +233,8 @@ def workspace(problem: Problem, pass_: Pass) -> int:
     Forward: the batch-last X (small images only), the columns ``Cout·∏K × N·∏I``, the
     output and two phase accumulators. Backward: grad_output's columns with, first, what
     they are built from (padded grad_output, or its phase planes), then up to three
-    input-sized arrays (gx twice, X re-laid out) or the stacked per-image weight gradients.
+    input-sized arrays (gx twice, X re-laid out) and a weight gradient per part of the
+    batch (small images), or the stacked per-image weight gradients.
     """
     if _single_pixel.applies(problem):
         return _single_pixel.workspace(problem, pass_)
@@ -209,7 +261,7 @@ def workspace(problem: Problem, pass_: Pass) -> int:
             )
         )
         early = planes + gcols
-        late = 3 * x + w
+        late = 3 * x + w * _batch_split.most_parts(problem.batch)  # a weight per part
     return max(early, gcols + late) + b
 
 
