@@ -23,7 +23,7 @@ follows the shape:
   that a phase's adds, and the backward's im2col (through grad_output's phase planes,
   :func:`._conv.grad_output_cols_batch_last`), move runs of (last spatial extent × batch)
   values even on 4×4 inputs; the price is transposing copies of x and of y (or gx).
-  These passes run on one core each: the backward splits the batch into one part per
+  These passes run on one core each, so both passes split the batch into one part per
   BLAS thread (:mod:`._batch_split`), each part's passes and GEMMs on its own core.
 - **large images**: one GEMM per image ``Wᵀ·x[n]`` on x in its own NCHW layout, and gx
   straight out in NCHW (``W·cols[n]``): no transposing copy at all; the rows the adds and
