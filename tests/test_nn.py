@@ -297,6 +297,7 @@ STRATEGIES = [
     ("numpy/gemm-col2im", "numpy/gemm-col2im"),
     pytest.param("numba/tiled", "numba/tiled", marks=NUMBA),
     ("torch-cpu/gemm-col2im", "torch-cpu/gemm-col2im"),
+    ("torch-cpu/zero-insert", "torch-cpu/zero-insert"),  # backward: autograd over its graph
     ("torch-cpu/subpixel", "torch-cpu/subpixel"),
     ("torch-cpu/native-channels-last", "torch-cpu/native-channels-last"),
     ("numpy/subpixel", "torch-cpu/gemm-col2im"),
@@ -372,7 +373,12 @@ GRADCHECK = Layer(2, 2, 3, stride=2, padding=1, bias=True)
 
 @pytest.mark.parametrize(
     "name",
-    ["numpy/gemm-col2im", pytest.param("numba/tiled", marks=NUMBA), "torch-cpu/gemm-col2im"],
+    [
+        "numpy/gemm-col2im",
+        pytest.param("numba/tiled", marks=NUMBA),
+        "torch-cpu/gemm-col2im",
+        "torch-cpu/zero-insert",
+    ],
 )
 def test_gradcheck_through_the_layer(name: str) -> None:
     plan = plan_for(GRADCHECK.problem(1, (3, 3), dtype="float64"), name, name)
@@ -402,13 +408,14 @@ def test_gradcheck_through_the_layer(name: str) -> None:
 FALLBACK = Layer(2, 3, 3, stride=2, padding=1, bias=True)
 
 
-@pytest.mark.parametrize(("backward_ms", "runs"), [(1.0, "torch-cpu/gemm-col2im"), (2.5, "native")])
+@pytest.mark.parametrize(("backward_ms", "runs"), [(1.0, "torch-cpu/zero-insert"), (2.5, "native")])
 def test_a_backward_that_must_rebuild_its_graph_runs_only_when_that_pays(
     backward_ms: float, runs: str
 ) -> None:
-    """Native forward (1 ms), gemm-col2im backward (native 3 ms): rerunning gemm-col2im's
-    forward inside the backward costs about native's forward, 1 ms."""
-    plan = plan_for(FALLBACK.problem(1, (4, 4)), NATIVE, "torch-cpu/gemm-col2im")
+    """Native forward (1 ms), zero-insert backward (autograd over its own forward; native
+    3 ms): rerunning zero-insert's forward inside the backward costs about native's
+    forward, 1 ms."""
+    plan = plan_for(FALLBACK.problem(1, (4, 4)), NATIVE, "torch-cpu/zero-insert")
     entries = tuple(
         dataclasses.replace(e, strategy_ms=backward_ms) if e.pass_ == "backward" else e
         for e in plan.entries

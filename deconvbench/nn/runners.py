@@ -11,8 +11,8 @@ once per step, so each built-in backend gets the cheapest path there is:
   result.
 * ``torch-*/zero-insert``, ``gemm-col2im``, ``subpixel``, ``subpixel-fused``
   (:class:`TorchOps`): the strategy's ``forward`` on the tensors. Backward: the strategy's
-  ``explicit_backward`` when it has one (both sub-pixel forms), else autograd over its
-  forward: in either case what was measured. When one of them runs both
+  ``explicit_backward`` when it has one (gemm-col2im, both sub-pixel forms), else autograd
+  over its forward (zero-insert): in either case what was measured. When one of them runs both
   passes the layer calls its forward under autograd and keeps that graph
   (:attr:`Runner.graph`); when it runs only the backward, its forward is run again inside
   the backward to rebuild the graph, a cost the plan's backward time does not include (the
