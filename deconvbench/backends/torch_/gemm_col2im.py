@@ -24,7 +24,8 @@ and, on large images, through the broadcast weight's per-sample gradients, summe
 on the H200 that backward took a flat 0.39-0.51 ms from g1 to g5, a 100-fold range of
 work, at 0.18-0.41× torch's own. Here the columns of the whole batch are one strided view
 of the padded grad_output, copied once, and each gradient is one GEMM per group (dcgan on
-2 CPU cores: 0.94-0.96× native's backward, against 0.70 by autograd, same session).
+2 CPU cores, runs alternating: 0.92-0.94× native's backward, against 0.86-0.88 by
+autograd).
 """
 
 from __future__ import annotations
