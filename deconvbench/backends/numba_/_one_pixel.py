@@ -1,6 +1,8 @@
-"""A one-pixel input (a latent vector's projection: padding 0, output = kernel): no phases
-and no layout, ``numba/tiled``'s forward and grad_weight are GEMMs of the NC(D)HW arrays
-as they are (``_axpy_kernels.dense_rows``)."""
+"""A one-pixel input (a latent vector's projection: padding 0, output = kernel): no phases,
+``numba/tiled``'s forward and gradients are GEMMs. The forward and grad_weight take the
+NC(D)HW arrays as they are (grad_weight on GEMM tiles where its rows are whole tile rows,
+``_one_pixel_kernels``, else ``_axpy_kernels.dense_rows``); grad_input reads grad_output
+batch-innermost, its batch entries the tiles' lanes."""
 
 from __future__ import annotations
 

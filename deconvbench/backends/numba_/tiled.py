@@ -50,8 +50,8 @@ instead (``_fused_forward``: ``numba/subpixel-fused``'s forward, one stride-1 ga
 ``s^D·Cout/g`` channels and a pixel shuffle), which fills them at no extra products.
 
 A one-pixel input (a latent vector's projection: padding 0, output = kernel) needs no
-phases and no layout: forward and grad_weight are then GEMMs of the NC(D)HW arrays as
-they are (``_axpy_kernels.dense_rows``).
+phases: forward and gradients are then plain GEMMs (``_one_pixel``), the forward and
+grad_weight of the NC(D)HW arrays as they are.
 
 Scratch buffers (the re-laid copies) are allocated in preparation and reused; the layout
 changes themselves are part of every timed call.
