@@ -59,6 +59,7 @@ DEFAULT_IMPLS = [
     "torch-cuda/zero-insert",
     "torch-cuda/gemm-col2im",
     "torch-cuda/subpixel",
+    "torch-cuda/subpixel-fused",
     "torch-cuda/compiled",
 ]
 BASELINE = "torch-cuda/native"
