@@ -89,6 +89,7 @@ class ChannelsLastGrad:
         self.no_bias = np.zeros(G * cin_g, dtype=dtype)
         self.phase_tables = [np.ascontiguousarray(phase_axis(*a).table) for a in geo.axes()]
         self.chunk = max(1, TILE_CHUNK // self.sn)
+        self.weight_vectors = lane_vectors(cout_g, dtype.itemsize)  # grad_weight's tile width
 
     def fill(self, gyf: Array) -> None:
         from . import _layout_kernels as lay
@@ -109,7 +110,7 @@ class ChannelsLastGrad:
             self.gys, xf, gw, geo.batch, geo.groups, geo.cin_g, geo.cout_g, geo.input,
             self.extent, self.offset, geo.kernel, geo.stride, self.sn, self.chunk,
             self.phase_tables[0], self.phase_tables[1], self.phase_tables[2],
-            lane_vectors(geo.cout_g, self.dtype.itemsize),
+            self.weight_vectors,
         )  # fmt: skip
 
     def grad_input(self, wf: Array) -> Array:

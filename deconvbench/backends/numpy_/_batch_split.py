@@ -11,12 +11,15 @@ the change.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
 from typing import Any, TypeVar
+
+from ...problem import Problem
 
 T = TypeVar("T")
 
@@ -59,6 +62,19 @@ def bounds(batch: int, count: int) -> list[tuple[int, int]]:
     """``count`` contiguous, near-equal ranges of batch entries."""
     edges = [batch * i // count for i in range(count + 1)]
     return list(itertools.pairwise(edges))
+
+
+def over_batch(problem: Problem, count: int, work: Callable[[Problem, slice], T]) -> list[T]:
+    """``work(sub, entries)`` for ``count`` contiguous parts of the batch (:func:`bounds`),
+    side by side (:func:`in_parts`): ``sub`` is ``problem`` with that part's batch size,
+    ``entries`` its slice of the batch axis. The results in batch order."""
+    ranges = bounds(problem.batch, count)
+
+    def part(i: int) -> T:
+        lo, hi = ranges[i]
+        return work(dataclasses.replace(problem, batch=hi - lo), slice(lo, hi))
+
+    return in_parts(count, part)
 
 
 @cache

@@ -34,7 +34,6 @@ follows the shape:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 
@@ -114,14 +113,11 @@ def forward(problem: Problem, x: Array, weight: Array, bias: Array | None) -> Ar
         return y
     # parts of the batch side by side, each on one core (see _batch_split)
     y = np.empty(problem.y_shape, x.dtype)
-    ranges = _batch_split.bounds(n, _batch_split.parts(n, math.prod(problem.input)))
-
-    def part(i: int) -> None:
-        lo, hi = ranges[i]
-        sub = dataclasses.replace(problem, batch=hi - lo)
-        _folded_forward(sub, x[lo:hi], Wt, bias, y[lo:hi])
-
-    _batch_split.in_parts(len(ranges), part)
+    _batch_split.over_batch(
+        problem,
+        _batch_split.parts(n, math.prod(problem.input)),
+        lambda sub, part: _folded_forward(sub, x[part], Wt, bias, y[part]),
+    )
     return y
 
 
@@ -213,14 +209,11 @@ def backward(
     grads = _folded_grads if folded else _per_image_grads
     gx = np.empty(problem.x_shape, x.dtype)
     count = _batch_split.parts(n, math.prod(problem.input)) if folded else 1
-    ranges = _batch_split.bounds(n, count)
-
-    def part(i: int) -> Array:
-        lo, hi = ranges[i]
-        sub = dataclasses.replace(problem, batch=hi - lo)
-        return grads(sub, grad_output[lo:hi], x[lo:hi], weight, gx[lo:hi])
-
-    gws = _batch_split.in_parts(len(ranges), part)
+    gws = _batch_split.over_batch(
+        problem,
+        count,
+        lambda sub, part: grads(sub, grad_output[part], x[part], weight, gx[part]),
+    )
     gw = gws[0]
     for other in gws[1:]:  # in batch order, whichever part finished first
         np.add(gw, other, out=gw)
